@@ -1,0 +1,312 @@
+"""`build_lenet`: the LeNet family as a Keras functional model, `keras.applications` style."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+
+from lenet_blocks.layers import ClassifierHead, ConvBlock
+from lenet_blocks.layers.conv_block import POOLING_LAYERS
+from lenet_blocks.presets import get_preset
+
+GLOBAL_POOLING_LAYERS = {
+    "avg": keras.layers.GlobalAveragePooling2D,
+    "max": keras.layers.GlobalMaxPooling2D,
+}
+PADDINGS = ("valid", "same")
+
+
+class _FromPreset:
+    """Default of the architecture arguments: take the value from the preset."""
+
+    def __repr__(self) -> str:
+        return "<from preset>"
+
+
+FROM_PRESET = _FromPreset()
+
+
+def build_lenet(
+    preset: str = "notebook",
+    *,
+    include_top: bool = True,
+    input_tensor=None,
+    input_shape: tuple[int | None, int | None, int] | None = FROM_PRESET,
+    pooling: str | None = None,
+    classes: int = 10,
+    classifier_activation: str | None = FROM_PRESET,
+    activation: str = FROM_PRESET,
+    filters: Sequence[int] = FROM_PRESET,
+    kernel_size: int | Sequence[int] = FROM_PRESET,
+    padding: str | Sequence[str] = FROM_PRESET,
+    block_pooling: str = FROM_PRESET,
+    pool_size: int = FROM_PRESET,
+    units: Sequence[int] = FROM_PRESET,
+    dropout: float = FROM_PRESET,
+    batch_norm: bool = FROM_PRESET,
+    include_rescaling: bool = FROM_PRESET,
+    name: str = "lenet",
+) -> keras.Model:
+    """Instantiates a LeNet as a Keras functional model.
+
+    With no argument it is the notebook's network: conv 6@5x5 -> max pool -> conv 16@5x5 ->
+    max pool -> dense 120 -> dense 84 -> dense 10, sigmoid everywhere, 44,426 parameters, fed
+    raw 0-255 pixels. Every architecture argument left at `<from preset>` takes the preset's
+    value (see `list_presets()`); any argument given overrides it.
+
+    Args:
+        preset: str. Named configuration, one of `list_presets()`.
+        include_top: bool. Whether to include the fully connected classifier head.
+        input_tensor: optional Keras tensor (output of `keras.Input()`) to use as image input.
+        input_shape: `(height, width, channels)`. Height and width may be `None` when
+            `include_top=False` or a global `pooling` is set. Preset default: `(28, 28, 1)`.
+        pooling: `None`, `"avg"` or `"max"`. Global pooling after the convolution blocks
+            (then the head, if any, sees a vector and accepts any image size).
+        classes: int. Number of classes of the head.
+        classifier_activation: str or `None`. Activation of the head's output layer
+            (`"softmax"`, `"sigmoid"`, ...); `None` returns logits.
+        activation: str. Keras activation of every hidden layer (`"sigmoid"`, `"tanh"`, ...).
+        filters: sequence of ints. Filters of each convolution block; its length sets the
+            number of blocks.
+        kernel_size: int, or one int per block. Side of the square convolution windows.
+        padding: `"valid"`/`"same"`, or one per block.
+        block_pooling: `"max"` or `"avg"`. Subsampling inside each block.
+        pool_size: int. Side and stride of the pooling windows inside the blocks.
+        units: sequence of ints. Widths of the hidden dense layers of the head.
+        dropout: float in `[0, 1)`. Dropout rate after each hidden dense layer.
+        batch_norm: bool. Batch normalization after each convolution.
+        include_rescaling: bool. Whether the model scales inputs by 1/255 itself, so that raw
+            uint8 pixels can be fed directly (the notebook feeds 0-255 values without it).
+        name: str. Name of the model.
+
+    Returns:
+        A `keras.Model`.
+
+    Raises:
+        ValueError: for an unknown preset or an invalid argument; the message names the
+            argument, the rule and the value received.
+
+    Example:
+    >>> model = build_lenet()
+    >>> model.count_params()
+    44426
+    >>> build_lenet("d2l", classes=5).output_shape
+    (None, 5)
+    """
+    config = get_preset(preset)["model"]
+    given = {
+        "input_shape": input_shape,
+        "classifier_activation": classifier_activation,
+        "activation": activation,
+        "filters": filters,
+        "kernel_size": kernel_size,
+        "padding": padding,
+        "block_pooling": block_pooling,
+        "pool_size": pool_size,
+        "units": units,
+        "dropout": dropout,
+        "batch_norm": batch_norm,
+        "include_rescaling": include_rescaling,
+    }
+    config.update({key: value for key, value in given.items() if value is not FROM_PRESET})
+    config.setdefault("pool_size", 2)
+    config.setdefault("dropout", 0.0)
+    config.setdefault("batch_norm", False)
+    config.setdefault("include_rescaling", False)
+    if input_tensor is not None and input_shape is FROM_PRESET:
+        config["input_shape"] = _shape_of_tensor(input_tensor)
+    return _build(
+        include_top=include_top,
+        input_tensor=input_tensor,
+        pooling=pooling,
+        classes=classes,
+        name=name,
+        **config,
+    )
+
+
+def _build(
+    *,
+    include_top,
+    input_tensor,
+    input_shape,
+    pooling,
+    classes,
+    classifier_activation,
+    activation,
+    filters,
+    kernel_size,
+    padding,
+    block_pooling,
+    pool_size,
+    units,
+    dropout,
+    batch_norm,
+    include_rescaling,
+    name,
+) -> keras.Model:
+    filters = _validate_positive_ints("filters", filters, allow_empty=False)
+    blocks = len(filters)
+    kernel_sizes = _per_block(
+        "kernel_size", kernel_size, blocks, _is_positive_int, "a positive int"
+    )
+    paddings = _per_block("padding", padding, blocks, lambda p: p in PADDINGS, f"one of {PADDINGS}")
+    units = _validate_positive_ints("units", units, allow_empty=True)
+    _validate_choice("block_pooling", block_pooling, tuple(POOLING_LAYERS))
+    _validate_choice("pooling", pooling, (None, *GLOBAL_POOLING_LAYERS))
+    _validate_activation("activation", activation, allow_none=False)
+    _validate_activation("classifier_activation", classifier_activation, allow_none=True)
+    for arg, value in (
+        ("include_top", include_top),
+        ("batch_norm", batch_norm),
+        ("include_rescaling", include_rescaling),
+    ):
+        if not isinstance(value, bool):
+            raise ValueError(f"`{arg}` must be a bool. Received: {arg}={value!r}")
+    if not _is_positive_int(pool_size):
+        raise ValueError(f"`pool_size` must be a positive int. Received: pool_size={pool_size!r}")
+    if not _is_positive_int(classes):
+        raise ValueError(f"`classes` must be a positive int. Received: classes={classes!r}")
+    if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0 <= dropout < 1:
+        raise ValueError(f"`dropout` must be a float in [0, 1). Received: dropout={dropout!r}")
+    _validate_input_shape(
+        input_shape, kernel_sizes, paddings, pool_size, needs_static=include_top and not pooling
+    )
+
+    if input_tensor is None:
+        image_input = keras.Input(shape=tuple(input_shape), name="images")
+    elif keras.backend.is_keras_tensor(input_tensor):
+        image_input = input_tensor
+    else:
+        image_input = keras.Input(tensor=input_tensor, shape=tuple(input_shape))
+
+    x = image_input
+    if include_rescaling:
+        x = keras.layers.Rescaling(1.0 / 255, name="rescaling")(x)
+    for index, (width, size, pad) in enumerate(
+        zip(filters, kernel_sizes, paddings, strict=True), start=1
+    ):
+        x = ConvBlock(
+            filters=width,
+            kernel_size=size,
+            padding=pad,
+            activation=activation,
+            pooling=block_pooling,
+            pool_size=pool_size,
+            batch_norm=batch_norm,
+            name=f"block{index}",
+        )(x)
+    if pooling is not None:
+        x = GLOBAL_POOLING_LAYERS[pooling](name=f"global_{pooling}_pool")(x)
+    if include_top:
+        x = ClassifierHead(
+            units=units,
+            classes=classes,
+            activation=activation,
+            classifier_activation=classifier_activation,
+            dropout=float(dropout),
+            name="head",
+        )(x)
+
+    inputs = (
+        keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else image_input
+    )
+    return keras.Model(inputs, x, name=name)
+
+
+def minimum_input_size(kernel_sizes: Sequence[int], paddings: Sequence[str], pool_size: int) -> int:
+    """Smallest height (or width) whose every block output is non-empty.
+
+    Args:
+        kernel_sizes: kernel side of each block.
+        paddings: `"valid"` or `"same"` for each block.
+        pool_size: pooling window side and stride.
+
+    Example:
+    >>> minimum_input_size([5, 5], ["valid", "valid"], 2)
+    16
+    """
+    size = 1
+    for kernel, pad in zip(reversed(kernel_sizes), reversed(paddings), strict=True):
+        size *= pool_size  # pooling needs pool_size rows for one output row
+        if pad == "valid":
+            size += kernel - 1
+    return size
+
+
+def _shape_of_tensor(tensor) -> tuple:
+    shape = tuple(tensor.shape)
+    if len(shape) != 4:
+        raise ValueError(
+            "`input_tensor` must be a 4-D tensor (batch, height, width, channels). "
+            f"Received: input_tensor with shape {shape}"
+        )
+    return shape[1:]
+
+
+def _is_positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _validate_positive_ints(arg: str, values, allow_empty: bool) -> tuple[int, ...]:
+    if isinstance(values, str) or not isinstance(values, Sequence):
+        valid = False
+    else:
+        valid = all(_is_positive_int(v) for v in values) and (allow_empty or len(values) > 0)
+    if not valid:
+        rule = "a sequence of positive ints" + ("" if allow_empty else " (at least one)")
+        raise ValueError(f"`{arg}` must be {rule}. Received: {arg}={values!r}")
+    return tuple(values)
+
+
+def _per_block(arg: str, value, blocks: int, is_valid, rule: str) -> tuple:
+    values = tuple(value) if isinstance(value, list | tuple) else (value,) * blocks
+    if len(values) != blocks or not all(is_valid(v) for v in values):
+        raise ValueError(
+            f"`{arg}` must be {rule}, or a sequence of {blocks} such values (one per block). "
+            f"Received: {arg}={value!r}"
+        )
+    return values
+
+
+def _validate_choice(arg: str, value, choices: tuple) -> None:
+    if value not in choices:
+        raise ValueError(f"`{arg}` must be one of {choices}. Received: {arg}={value!r}")
+
+
+def _validate_activation(arg: str, value, allow_none: bool) -> None:
+    if value is None and allow_none:
+        return
+    try:
+        valid = isinstance(value, str) and keras.activations.get(value) is not None
+    except ValueError:
+        valid = False
+    if not valid:
+        rule = "the name of a Keras activation" + (" or None" if allow_none else "")
+        raise ValueError(f"`{arg}` must be {rule}, e.g. 'sigmoid'. Received: {arg}={value!r}")
+
+
+def _validate_input_shape(input_shape, kernel_sizes, paddings, pool_size, needs_static) -> None:
+    def is_dim(value):
+        return value is None or _is_positive_int(value)
+
+    shape = tuple(input_shape) if isinstance(input_shape, list | tuple) else None
+    if shape is None or len(shape) != 3 or not all(is_dim(d) for d in shape) or shape[2] is None:
+        raise ValueError(
+            "`input_shape` must be a tuple (height, width, channels) of positive ints "
+            f"(height and width may be None). Received: input_shape={input_shape!r}"
+        )
+    if needs_static and None in shape[:2]:
+        raise ValueError(
+            "`input_shape` must have a known height and width when the head flattens; use "
+            "`include_top=False` or a global `pooling` ('avg' or 'max') for any image size. "
+            f"Received: input_shape={input_shape!r}"
+        )
+    minimum = minimum_input_size(kernel_sizes, paddings, pool_size)
+    if any(d is not None and d < minimum for d in shape[:2]):
+        raise ValueError(
+            f"`input_shape` must have height and width of at least {minimum} for "
+            f"kernel_size={tuple(kernel_sizes)}, padding={tuple(paddings)}, pool_size={pool_size}. "
+            f"Received: input_shape={input_shape!r}"
+        )

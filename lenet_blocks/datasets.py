@@ -1,0 +1,411 @@
+"""Fashion-MNIST loading from local IDX files, with Keras' download as a fallback.
+
+`load_fashion_mnist()` returns the same arrays as `keras.datasets.fashion_mnist.load_data()`,
+but looks for an existing copy of the four official IDX files first, so it works offline
+(for example with Debian's `dataset-fashion-mnist` package installed), and validates
+every file it reads.
+"""
+
+import gzip
+import hashlib
+import math
+import os
+import struct
+import zlib
+from pathlib import Path
+from typing import Literal, NamedTuple
+
+import numpy as np
+
+__all__ = [
+    "DATA_DIR_ENV_VAR",
+    "DEBIAN_DATA_DIR",
+    "FASHION_MNIST_CLASS_NAMES",
+    "FILE_NAMES",
+    "FILE_SHA256",
+    "KERAS_CACHE_SUBDIR",
+    "KERAS_ORIGIN",
+    "DataLocation",
+    "DatasetNotFoundError",
+    "candidate_dirs",
+    "keras_cache_dir",
+    "load_fashion_mnist",
+    "read_idx_file",
+]
+
+FASHION_MNIST_CLASS_NAMES: tuple[str, ...] = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+
+TRAIN_IMAGES = "train-images-idx3-ubyte"
+TRAIN_LABELS = "train-labels-idx1-ubyte"
+TEST_IMAGES = "t10k-images-idx3-ubyte"
+TEST_LABELS = "t10k-labels-idx1-ubyte"
+
+# File names without the `.gz` suffix; a copy may hold either form of each.
+FILE_NAMES: tuple[str, ...] = (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)
+
+# sha256 of the DEcompressed content of the official Zalando Fashion-MNIST files
+# (computed with `zcat FILE.gz | sha256sum` on /usr/share/datasets/fashion-mnist).
+FILE_SHA256: dict[str, str] = {
+    TRAIN_IMAGES: "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    TRAIN_LABELS: "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    TEST_IMAGES: "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    TEST_LABELS: "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+}
+
+# Item counts of the official files. A file named like an official one whose header
+# claims this count must be the official file, so it is checksum-verified.
+_OFFICIAL_ITEM_COUNTS: dict[str, int] = {
+    TRAIN_IMAGES: 60000,
+    TRAIN_LABELS: 60000,
+    TEST_IMAGES: 10000,
+    TEST_LABELS: 10000,
+}
+
+DATA_DIR_ENV_VAR = "LENET_BLOCKS_DATA_DIR"
+DEBIAN_DATA_DIR = "/usr/share/datasets/fashion-mnist"
+# Same origin and cache sub-directory as `keras.datasets.fashion_mnist.load_data()`.
+KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+KERAS_CACHE_SUBDIR = os.path.join("datasets", "fashion-mnist")
+
+IdxKind = Literal["images", "labels"]
+
+_IMAGE_SIZE = (28, 28)
+_NUM_CLASSES = len(FASHION_MNIST_CLASS_NAMES)
+_IDX_MAGIC: dict[str, int] = {"images": 0x00000803, "labels": 0x00000801}
+_GZIP_MAGIC = b"\x1f\x8b"
+
+PathLike = str | os.PathLike[str]
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """No complete copy of Fashion-MNIST was found and none could be downloaded."""
+
+
+class DataLocation(NamedTuple):
+    """A directory that may hold the four Fashion-MNIST files.
+
+    Attributes:
+        path: The directory.
+        source: Why it is searched, for error messages (e.g. `"Keras cache"`).
+    """
+
+    path: Path
+    source: str
+
+
+def read_idx_file(path: PathLike, kind: IdxKind) -> np.ndarray:
+    """Reads and validates one Fashion-MNIST IDX file, gzip-compressed or raw.
+
+    Compression is detected from the content, not the file name. Images must be
+    `uint8` arrays of shape `(n, 28, 28)` (magic `0x00000803`), labels `uint8` arrays
+    of shape `(n,)` (magic `0x00000801`) with values in `0..9`. A file named like an
+    official Fashion-MNIST file (see `FILE_NAMES`, with or without `.gz`) whose header
+    claims the official item count (60000 for `train-*`, 10000 for `t10k-*`) must
+    also match the official decompressed-content sha256 in `FILE_SHA256`; smaller
+    files of the same names (synthetic test sets) are not checksummed.
+
+    Args:
+        path: Path of the IDX file.
+        kind: `"images"` or `"labels"`.
+
+    Returns:
+        A read-only `uint8` NumPy array backed by the decompressed file content.
+
+    Raises:
+        ValueError: If `kind` is unknown, or the file is not a valid IDX file of that
+            kind (bad or truncated gzip stream, wrong magic number, wrong image size,
+            byte length not matching the header, checksum mismatch, label out of
+            range). The message names the file.
+        OSError: If the file cannot be opened.
+
+    Example:
+    >>> import gzip, pathlib, struct, tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = pathlib.Path(tmp, "labels.gz")
+    ...     idx = struct.pack(">II", 0x00000801, 3) + bytes([7, 0, 9])
+    ...     _ = path.write_bytes(gzip.compress(idx))
+    ...     read_idx_file(path, "labels")
+    array([7, 0, 9], dtype=uint8)
+    """
+    if kind not in _IDX_MAGIC:
+        raise ValueError(f"`kind` must be 'images' or 'labels'. Received: kind={kind!r}")
+    path = Path(path)
+    data = _read_decompressed(path)
+    shape = _parse_header(path, data, kind)
+    _verify_checksum(path, data, num_items=shape[0])
+    array = np.frombuffer(data, dtype=np.uint8, offset=_header_size(len(shape)))
+    array = array.reshape(shape)
+    if kind == "labels":
+        _check_label_range(path, array)
+    return array
+
+
+def _read_decompressed(path: Path) -> bytes:
+    """Returns the file's bytes, gunzipped if they start with the gzip magic."""
+    data = path.read_bytes()
+    if not data.startswith(_GZIP_MAGIC):
+        return data
+    try:
+        return gzip.decompress(data)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        raise ValueError(f"{path}: corrupt or truncated gzip stream ({error}).") from None
+
+
+def _header_size(ndim: int) -> int:
+    """Bytes taken by an IDX header: 4-byte magic plus one 4-byte size per dimension."""
+    return 4 + 4 * ndim
+
+
+def _parse_header(path: Path, data: bytes, kind: IdxKind) -> tuple[int, ...]:
+    """Validates the IDX header and payload length and returns the array shape."""
+    expected_magic = _IDX_MAGIC[kind]
+    ndim = expected_magic & 0xFF
+    header_size = _header_size(ndim)
+    magic = int.from_bytes(data[:4], "big")
+    if len(data) >= 4 and magic != expected_magic:
+        raise ValueError(
+            f"{path}: bad magic number 0x{magic:08x}, expected 0x{expected_magic:08x} "
+            f"(IDX uint8 {ndim}-D {kind})."
+        )
+    if len(data) < header_size:
+        raise ValueError(
+            f"{path}: file too short for an IDX {kind} header "
+            f"({len(data)} bytes, need {header_size})."
+        )
+    shape = struct.unpack_from(f">{ndim}I", data, offset=4)
+    if kind == "images" and shape[1:] != _IMAGE_SIZE:
+        raise ValueError(
+            f"{path}: images are {shape[1]}x{shape[2]}, expected {_IMAGE_SIZE[0]}x{_IMAGE_SIZE[1]}."
+        )
+    expected_size = header_size + math.prod(shape)
+    if len(data) != expected_size:
+        problem = "truncated" if len(data) < expected_size else "has trailing data"
+        raise ValueError(
+            f"{path}: file {problem}: header declares shape {shape} "
+            f"({expected_size} bytes), but the content is {len(data)} bytes."
+        )
+    return shape
+
+
+def _verify_checksum(path: Path, data: bytes, num_items: int) -> None:
+    """Checks the sha256 of a file that claims to be a full official file."""
+    name = path.name.removesuffix(".gz")
+    if _OFFICIAL_ITEM_COUNTS.get(name) != num_items:
+        return
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != FILE_SHA256[name]:
+        raise ValueError(
+            f"{path}: sha256 of the decompressed content is {digest}, expected "
+            f"{FILE_SHA256[name]} for the official {name}. The file is corrupt or not "
+            "the official Fashion-MNIST file; delete it and get a fresh copy."
+        )
+
+
+def _check_label_range(path: Path, labels: np.ndarray) -> None:
+    """Checks that every label is a valid class index."""
+    bad = np.flatnonzero(labels >= _NUM_CLASSES)
+    if bad.size:
+        raise ValueError(
+            f"{path}: label {labels[bad[0]]} at index {bad[0]} is out of range "
+            f"0-{_NUM_CLASSES - 1} ({bad.size} bad labels in total)."
+        )
+
+
+def keras_cache_dir() -> Path:
+    """Returns the directory where Keras caches Fashion-MNIST.
+
+    Mirrors Keras: `$KERAS_HOME`, else `~/.keras` (or `/tmp/.keras` when the home
+    directory is not writable), followed by `datasets/fashion-mnist`. The environment
+    is read at call time.
+
+    Returns:
+        The cache directory (it may not exist).
+
+    Example:
+    >>> keras_cache_dir().parts[-2:]
+    ('datasets', 'fashion-mnist')
+    """
+    return _keras_home() / KERAS_CACHE_SUBDIR
+
+
+def _keras_home() -> Path:
+    """Returns Keras' home directory, resolved as `keras.src.backend.config` does."""
+    if "KERAS_HOME" in os.environ:
+        return Path(os.environ["KERAS_HOME"]).expanduser()
+    home = Path.home()
+    base = home if os.access(home, os.W_OK) else Path("/tmp")
+    return base / ".keras"
+
+
+def candidate_dirs(data_dir: PathLike | None = None) -> list[DataLocation]:
+    """Returns the directories searched for Fashion-MNIST, in search order.
+
+    Args:
+        data_dir: Directory given explicitly by the user. When set, it is the only
+            candidate.
+
+    Returns:
+        `[data_dir]` if given, else `$LENET_BLOCKS_DATA_DIR` (when set), Keras' cache
+        (`keras_cache_dir()`), then Debian's `DEBIAN_DATA_DIR`.
+
+    Example:
+    >>> candidate_dirs("/data/fashion-mnist")
+    [DataLocation(path=PosixPath('/data/fashion-mnist'), source='data_dir argument')]
+    >>> candidate_dirs()[-1].source
+    'Debian package dataset-fashion-mnist'
+    """
+    if data_dir is not None:
+        return [DataLocation(Path(data_dir).expanduser(), "data_dir argument")]
+    locations = []
+    env_dir = os.environ.get(DATA_DIR_ENV_VAR)
+    if env_dir:
+        locations.append(DataLocation(Path(env_dir).expanduser(), f"${DATA_DIR_ENV_VAR}"))
+    locations.append(DataLocation(keras_cache_dir(), "Keras cache"))
+    locations.append(DataLocation(Path(DEBIAN_DATA_DIR), "Debian package dataset-fashion-mnist"))
+    return locations
+
+
+def load_fashion_mnist(
+    data_dir: PathLike | None = None, *, download: bool = True
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Loads Fashion-MNIST like `keras.datasets.fashion_mnist.load_data()`, offline first.
+
+    Each directory from `candidate_dirs(data_dir)` is searched, in order, for the four
+    files in `FILE_NAMES` (each as `NAME.gz` or uncompressed `NAME`); the first
+    directory holding all four is used. If none does and `download` is true, the files
+    are downloaded into Keras' cache with `keras.utils.get_file` from the same origin
+    Keras uses. An explicit `data_dir` disables both the other locations and the
+    download. Every file is validated by `read_idx_file()`.
+
+    Args:
+        data_dir: Directory holding the four IDX files. If given, it is the only
+            place searched.
+        download: Whether to try Keras' download when no local copy is found.
+
+    Returns:
+        `((x_train, y_train), (x_test, y_test))`: read-only `uint8` arrays shaped
+        `(60000, 28, 28)`, `(60000,)`, `(10000, 28, 28)` and `(10000,)` for the
+        official data. Label `i` names class `FASHION_MNIST_CLASS_NAMES[i]`.
+
+    Raises:
+        DatasetNotFoundError: If no complete copy is found (and the download is
+            disabled, not allowed, or fails). The message lists every location
+            searched and how to get the data.
+        ValueError: If a file is invalid (see `read_idx_file()`), or the image and
+            label counts of a split differ.
+
+    Example (needs the data, so not run as a doctest):
+    >>> (x_train, y_train), (x_test, y_test) = load_fashion_mnist()  # doctest: +SKIP
+    >>> x_train.shape, y_test.shape  # doctest: +SKIP
+    ((60000, 28, 28), (10000,))
+    >>> FASHION_MNIST_CLASS_NAMES[9]
+    'Ankle boot'
+    """
+    report = []
+    for location in candidate_dirs(data_dir):
+        paths = _find_copy(location.path)
+        if len(paths) == len(FILE_NAMES):
+            return _load_copy(paths)
+        report.append(f"{location.path} ({location.source}): {_describe_gap(location, paths)}")
+    download_line = f"download from {KERAS_ORIGIN} into {keras_cache_dir()}"
+    if data_dir is not None:
+        report.append(f"{download_line}: not attempted because data_dir was given")
+    elif not download:
+        report.append(f"{download_line}: disabled (download=False)")
+    else:
+        try:
+            paths = _download_to_keras_cache()
+        # `keras.utils.get_file` raises a bare `Exception` on fetch failures.
+        except Exception as error:
+            report.append(f"{download_line}: failed ({type(error).__name__}: {error})")
+        else:
+            return _load_copy(paths)
+    raise DatasetNotFoundError(_not_found_message(report)) from None
+
+
+def _find_copy(directory: Path) -> dict[str, Path]:
+    """Maps each name in `FILE_NAMES` present in `directory` to its path, `.gz` first."""
+    found = {}
+    for name in FILE_NAMES:
+        for path in (directory / f"{name}.gz", directory / name):
+            if path.is_file():
+                found[name] = path
+                break
+    return found
+
+
+def _describe_gap(location: DataLocation, found: dict[str, Path]) -> str:
+    """Says why `location` does not hold a complete copy."""
+    if not location.path.is_dir():
+        return "no such directory"
+    missing = [f"{name}[.gz]" for name in FILE_NAMES if name not in found]
+    return "missing " + ", ".join(missing)
+
+
+def _download_to_keras_cache() -> dict[str, Path]:
+    """Downloads the four `.gz` files as Keras does and returns their paths."""
+    import keras  # Imported lazily: only the download needs Keras.
+
+    cache_dir = str(_keras_home())
+    paths = {}
+    for name in FILE_NAMES:
+        fname = f"{name}.gz"
+        local = keras.utils.get_file(
+            fname,
+            origin=KERAS_ORIGIN + fname,
+            cache_subdir=KERAS_CACHE_SUBDIR,
+            cache_dir=cache_dir,
+        )
+        paths[name] = Path(local)
+    return paths
+
+
+def _load_copy(
+    paths: dict[str, Path],
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Reads and validates the train and test splits from the four file paths."""
+    train = _load_split(paths[TRAIN_IMAGES], paths[TRAIN_LABELS])
+    test = _load_split(paths[TEST_IMAGES], paths[TEST_LABELS])
+    return train, test
+
+
+def _load_split(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Reads one split and checks that it has as many labels as images."""
+    images = read_idx_file(images_path, "images")
+    labels = read_idx_file(labels_path, "labels")
+    if len(images) != len(labels):
+        raise ValueError(
+            f"{images_path} holds {len(images)} images but {labels_path} holds "
+            f"{len(labels)} labels; the files must come from the same copy."
+        )
+    return images, labels
+
+
+def _not_found_message(report: list[str]) -> str:
+    """Builds the `DatasetNotFoundError` message from the per-location report."""
+    searched = "\n".join(f"  - {line}" for line in report)
+    wanted = ", ".join(f"{name}.gz" for name in FILE_NAMES)
+    return (
+        "Fashion-MNIST not found. Looked for "
+        f"{wanted} (or the same names without .gz) in:\n"
+        f"{searched}\n"
+        "To get the data, do one of:\n"
+        f"  - install the Debian package: apt-get install dataset-fashion-mnist "
+        f"(installs to {DEBIAN_DATA_DIR});\n"
+        "  - pass the directory holding the files with the `--data-dir` flag of the "
+        "`lenet-blocks` CLI (or `data_dir=` in Python);\n"
+        f"  - set the {DATA_DIR_ENV_VAR} environment variable to that directory;\n"
+        "  - connect to the internet and call with download=True, which lets Keras "
+        f"download it into {keras_cache_dir()}."
+    )

@@ -1,0 +1,76 @@
+"""Named LeNet configurations, as plain dicts.
+
+Each preset has a one-line `description`, the `model` keyword arguments of
+`build_lenet`, and the `training` settings it was published or tuned with (used as
+defaults by `lenet-blocks train`).
+"""
+
+from __future__ import annotations
+
+import copy
+
+PRESETS: dict[str, dict] = {
+    "notebook": {
+        "description": (
+            "The TF2 notebook's LeNet: conv 6@5x5 and 16@5x5, max pooling, dense 120/84/10, "
+            "sigmoid everywhere, raw 0-255 pixels in (44,426 parameters)."
+        ),
+        "model": {
+            "input_shape": (28, 28, 1),
+            "filters": (6, 16),
+            "kernel_size": 5,
+            "padding": "valid",
+            "block_pooling": "max",
+            "activation": "sigmoid",
+            "units": (120, 84),
+            "classifier_activation": "sigmoid",
+        },
+        "training": {"optimizer": "sgd", "learning_rate": 0.9, "batch_size": 32, "epochs": 5},
+    },
+    "d2l": {
+        "description": (
+            "The d2l.ai LeNet: padding 2 on the first convolution, average pooling, sigmoid, "
+            "softmax output (61,706 parameters)."
+        ),
+        "model": {
+            "input_shape": (28, 28, 1),
+            "filters": (6, 16),
+            "kernel_size": 5,
+            "padding": ("same", "valid"),
+            "block_pooling": "avg",
+            "activation": "sigmoid",
+            "units": (120, 84),
+            "classifier_activation": "softmax",
+            "include_rescaling": True,
+        },
+        "training": {"optimizer": "sgd", "learning_rate": 0.9, "batch_size": 256, "epochs": 10},
+    },
+}
+
+
+def list_presets() -> list[str]:
+    """Names of the presets `build_lenet` accepts, in a stable order.
+
+    Example:
+    >>> "notebook" in list_presets()
+    True
+    """
+    return list(PRESETS)
+
+
+def get_preset(name: str) -> dict:
+    """A deep copy of one preset: `{"description": ..., "model": {...}, "training": {...}}`.
+
+    Args:
+        name: str. One of `list_presets()`.
+
+    Raises:
+        ValueError: if `name` is not a preset.
+
+    Example:
+    >>> get_preset("d2l")["model"]["block_pooling"]
+    'avg'
+    """
+    if name not in PRESETS:
+        raise ValueError(f"`preset` must be one of {list_presets()}. Received: preset={name!r}")
+    return copy.deepcopy(PRESETS[name])
