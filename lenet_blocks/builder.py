@@ -8,6 +8,7 @@ import keras
 
 from lenet_blocks.layers import ClassifierHead, ConvBlock
 from lenet_blocks.layers.conv_block import POOLING_LAYERS
+from lenet_blocks.lenet5 import build_lenet5_1998
 from lenet_blocks.presets import get_preset
 
 GLOBAL_POOLING_LAYERS = {
@@ -15,6 +16,9 @@ GLOBAL_POOLING_LAYERS = {
     "max": keras.layers.GlobalMaxPooling2D,
 }
 PADDINGS = ("valid", "same")
+# Presets whose "model" dict names a fixed `architecture` are built by its own function, which
+# takes only the `keras.applications` arguments.
+ARCHITECTURES = {"lenet5_1998": build_lenet5_1998}
 
 
 class _FromPreset:
@@ -56,7 +60,10 @@ def build_lenet(
     value (see `list_presets()`); any argument given overrides it.
 
     Args:
-        preset: str. Named configuration, one of `list_presets()`.
+        preset: str. Named configuration, one of `list_presets()`. A fixed-topology preset
+            (`"lenet5_1998"`, see `lenet_blocks.lenet5`) takes only `include_top`,
+            `input_tensor`, `input_shape`, `pooling`, `classes` and `name`; any other
+            argument given raises a `ValueError`.
         include_top: bool. Whether to include the fully connected classifier head.
         input_tensor: optional Keras tensor (output of `keras.Input()`) to use as image input.
         input_shape: `(height, width, channels)`. Height and width may be `None` when
@@ -95,6 +102,7 @@ def build_lenet(
     (None, 5)
     """
     config = get_preset(preset)["model"]
+    architecture = config.pop("architecture", None)
     given = {
         "input_shape": input_shape,
         "classifier_activation": classifier_activation,
@@ -109,6 +117,18 @@ def build_lenet(
         "batch_norm": batch_norm,
         "include_rescaling": include_rescaling,
     }
+    if architecture is not None:
+        return _build_architecture(
+            preset,
+            architecture,
+            config,
+            given,
+            include_top=include_top,
+            input_tensor=input_tensor,
+            pooling=pooling,
+            classes=classes,
+            name=name,
+        )
     config.update({key: value for key, value in given.items() if value is not FROM_PRESET})
     config.setdefault("pool_size", 2)
     config.setdefault("dropout", 0.0)
@@ -124,6 +144,22 @@ def build_lenet(
         name=name,
         **config,
     )
+
+
+def _build_architecture(preset, architecture, config, given, **applications_args):
+    """Builds a fixed-topology preset (e.g. LeNet-5): only `input_shape` may be overridden."""
+    for arg, value in given.items():
+        if arg != "input_shape" and value is not FROM_PRESET:
+            raise ValueError(
+                f"`{arg}` must be left unset for preset {preset!r}: its {architecture} topology "
+                f"is fixed (only include_top, input_tensor, input_shape, pooling, classes and "
+                f"name apply). Received: {arg}={value!r}"
+            )
+    input_shape = given["input_shape"]
+    if input_shape is FROM_PRESET:
+        has_tensor = applications_args["input_tensor"] is not None
+        input_shape = None if has_tensor else config["input_shape"]
+    return ARCHITECTURES[architecture](input_shape=input_shape, **applications_args)
 
 
 def _build(
@@ -209,10 +245,9 @@ def _build(
             name="head",
         )(x)
 
-    inputs = (
-        keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else image_input
-    )
-    return keras.Model(inputs, x, name=name)
+    inputs = [image_input] if input_tensor is None else keras.utils.get_source_inputs(input_tensor)
+    # One input is passed as a tensor, not a list: Keras then accepts a plain array in `call`.
+    return keras.Model(inputs[0] if len(inputs) == 1 else inputs, x, name=name)
 
 
 def minimum_input_size(kernel_sizes: Sequence[int], paddings: Sequence[str], pool_size: int) -> int:

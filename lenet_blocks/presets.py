@@ -45,6 +45,15 @@ PRESETS: dict[str, dict] = {
         },
         "training": {"optimizer": "sgd", "learning_rate": 0.9, "batch_size": 256, "epochs": 10},
     },
+    "lenet5_1998": {
+        "description": (
+            "LeNet-5 of LeCun et al. (1998): padding to 32x32, inputs scaled to [-0.1, 1.175], "
+            "scaled tanh, trainable subsampling, C3 connection table, RBF output with fixed "
+            "codes (60,000 trainable parameters)."
+        ),
+        "model": {"architecture": "lenet5_1998", "input_shape": (28, 28, 1)},
+        "training": {"optimizer": "sgd", "learning_rate": 0.005, "batch_size": 32, "epochs": 5},
+    },
 }
 
 

@@ -240,3 +240,11 @@ def test_input_below_minimum_is_rejected(architecture, deficit, channels):
         return
     with pytest.raises(ValueError, match=rf"at least {minimum} .*Received: input_shape="):
         lb.build_lenet(input_shape=(too_small, minimum, channels), **architecture)
+
+
+def test_input_tensor_from_earlier_layers_gives_single_tensor_input():
+    images = keras.Input((28, 28, 1))
+    shifted = keras.layers.Rescaling(1.0, offset=-1.0)(images)
+    model = lb.build_lenet(input_tensor=shifted)
+    assert model.inputs == [images] and not isinstance(model.input, list)
+    assert model(np.zeros((2, 28, 28, 1), "float32")).shape == (2, 10)

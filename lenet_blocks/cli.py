@@ -1,0 +1,219 @@
+"""`lenet-blocks` (and `python -m lenet_blocks`): train, evaluate, predict, tune.
+
+A thin shell over the public functions: `training.train`, `training.evaluate_model`,
+`prediction.predict_files`, `search.run_search`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from lenet_blocks import __version__
+from lenet_blocks.presets import list_presets
+
+EXIT_USAGE, EXIT_FAILURE = 2, 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="lenet-blocks",
+        description="Train, evaluate and use LeNet models on Fashion-MNIST with Keras.",
+    )
+    parser.add_argument("--version", action="version", version=f"lenet_blocks {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser(
+        "train",
+        help="train a preset, evaluate it on the test set, write model/metrics/plots",
+        description="Defaults reproduce the notebook: notebook preset, SGD lr 0.9, momentum 0, "
+        "5 epochs, batch 32, 10%% validation split. Training and evaluation defaults that are "
+        "not given come from the preset. Killed runs resume when started again on the same "
+        "--output.",
+    )
+    train.add_argument("--preset", default="notebook", choices=list_presets())
+    train.add_argument("--epochs", type=int, help="default: the preset's")
+    train.add_argument("--batch-size", type=int, help="default: the preset's")
+    train.add_argument("--optimizer", choices=("sgd", "adam", "adamw", "rmsprop"))
+    train.add_argument("--learning-rate", type=float, help="default: the preset's")
+    train.add_argument("--momentum", type=float, default=0.0)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--validation-split", type=float, default=0.1)
+    train.add_argument(
+        "--activation", help="hidden-layer activation (the notebook: sigmoid); default: preset's"
+    )
+    train.add_argument(
+        "--classifier-activation",
+        choices=("sigmoid", "softmax", "none"),
+        help="output activation; the loss is sparse categorical cross-entropy on it "
+        "(from logits with 'none'); default: the preset's",
+    )
+    train.add_argument("--data-dir", help="directory with the Fashion-MNIST IDX .gz files")
+    train.add_argument("--output", default=None, help="run directory (default: runs/PRESET)")
+    train.add_argument("--tensorboard", metavar="DIR", help="write TensorBoard logs to DIR")
+    train.add_argument(
+        "--overwrite", action="store_true", help="discard a previous run in --output"
+    )
+    train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None)
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a .keras model on the test set")
+    evaluate.add_argument("model", help="a .keras file")
+    evaluate.add_argument("--data-dir", help="directory with the Fashion-MNIST IDX .gz files")
+    evaluate.add_argument("--batch-size", type=int, default=256)
+    evaluate.add_argument("--output", help="also write the results to this JSON file")
+
+    tune = commands.add_parser(
+        "tune",
+        help="search HyperLeNet with Keras Tuner; write the best model and a leaderboard",
+        description="Random search, Bayesian optimization or Hyperband over the HyperLeNet "
+        "space, centred on the notebook's configuration. Started again with the same --output, "
+        "a killed search resumes: completed trials are kept, the interrupted one reruns.",
+    )
+    tune.add_argument("--tuner", default="random", choices=("random", "bayesian", "hyperband"))
+    tune.add_argument("--max-trials", type=int, default=10, help="trials in total (default 10)")
+    tune.add_argument(
+        "--epochs", type=int, default=5, help="epochs per trial; hyperband: most per model"
+    )
+    tune.add_argument("--executions-per-trial", type=int, default=1)
+    tune.add_argument("--seed", type=int, default=0)
+    tune.add_argument("--output", default="runs/tune", help="results and tuner state folder")
+    tune.add_argument("--project-name", default="lenet")
+    tune.add_argument(
+        "--max-params", type=int, help="parameter budget: larger models fail before training"
+    )
+    tune.add_argument(
+        "--fixed",
+        metavar="NAME=VALUE",
+        action="append",
+        default=[],
+        help="hold a hyperparameter fixed (repeatable), e.g. --fixed activation=relu",
+    )
+    tune.add_argument("--data-dir", help="directory with the Fashion-MNIST IDX .gz files")
+    tune.add_argument("--overwrite", action="store_true", help="start afresh, do not resume")
+    tune.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
+
+    predict = commands.add_parser("predict", help="top-k classes of images (PNG/JPEG or .npy)")
+    predict.add_argument("model", help="a .keras file")
+    predict.add_argument("images", nargs="+", help="image files (PNG, JPEG) or NumPy .npy arrays")
+    predict.add_argument("--top-k", type=int, default=3)
+    return parser
+
+
+def run_train(args: argparse.Namespace) -> None:
+    from lenet_blocks.training import train
+
+    overrides = {}
+    if args.activation is not None:
+        overrides["activation"] = args.activation
+    if args.classifier_activation is not None:
+        activation = args.classifier_activation
+        overrides["classifier_activation"] = None if activation == "none" else activation
+    train(
+        args.output or f"runs/{args.preset}",
+        preset=args.preset,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        optimizer=args.optimizer,
+        learning_rate=args.learning_rate,
+        momentum=args.momentum,
+        seed=args.seed,
+        validation_split=args.validation_split,
+        model_overrides=overrides,
+        data_dir=args.data_dir,
+        tensorboard_dir=args.tensorboard,
+        overwrite=args.overwrite,
+        verbose="auto" if args.verbose is None else args.verbose,
+    )
+
+
+def run_evaluate(args: argparse.Namespace) -> None:
+    from lenet_blocks import artifacts
+    from lenet_blocks.datasets import load_fashion_mnist
+    from lenet_blocks.saving import load_model
+    from lenet_blocks.training import evaluate_model
+
+    model = load_model(args.model, compile=False)
+    _, (x_test, y_test) = load_fashion_mnist(args.data_dir)
+    results = evaluate_model(model, x_test, y_test, batch_size=args.batch_size)
+    print(f"test loss {results['loss']:.4f}  test accuracy {results['accuracy']:.4f}")
+    for name, accuracy in results["per_class_accuracy"].items():
+        print(f"  {name:<12} " + ("no samples" if accuracy is None else f"{accuracy:.4f}"))
+    if args.output:
+        artifacts.write_json(args.output, results)
+
+
+def run_predict(args: argparse.Namespace) -> None:
+    from lenet_blocks.prediction import format_predictions, predict_files
+    from lenet_blocks.saving import load_model
+
+    model = load_model(args.model, compile=False)
+    print(format_predictions(predict_files(model, args.images, top_k=args.top_k)))
+
+
+def run_tune(args: argparse.Namespace) -> None:
+    from lenet_blocks.search import run_search
+
+    run_search(
+        args.output,
+        kind=args.tuner,
+        max_trials=args.max_trials,
+        epochs=args.epochs,
+        executions_per_trial=args.executions_per_trial,
+        seed=args.seed,
+        project_name=args.project_name,
+        max_params=args.max_params,
+        fixed=parse_fixed(args.fixed),
+        data_dir=args.data_dir,
+        overwrite=args.overwrite,
+        verbose=args.verbose,
+    )
+
+
+def parse_fixed(pairs: Sequence[str]) -> dict:
+    """`["activation=relu", "filters_1=12"]` -> `{"activation": "relu", "filters_1": 12}`.
+
+    Values are read as JSON when they parse (numbers, `true`/`false`), else kept as strings.
+
+    Example:
+    >>> parse_fixed(["activation=relu", "filters_1=12", "batch_norm=true"])
+    {'activation': 'relu', 'filters_1': 12, 'batch_norm': True}
+    """
+    import json
+
+    fixed = {}
+    for pair in pairs:
+        name, separator, text = pair.partition("=")
+        if not separator or not name:
+            raise ValueError(f"`--fixed` must be NAME=VALUE. Received: --fixed {pair!r}")
+        try:
+            fixed[name] = json.loads(text)
+        except json.JSONDecodeError:
+            fixed[name] = text
+    return fixed
+
+
+COMMANDS = {
+    "train": run_train,
+    "evaluate": run_evaluate,
+    "predict": run_predict,
+    "tune": run_tune,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the CLI; returns the exit status (0 ok, 1 failure, 2 bad usage or input)."""
+    args = build_parser().parse_args(argv)
+    from lenet_blocks.search import SearchFailedError
+    from lenet_blocks.training import NonFiniteLossError
+
+    try:
+        COMMANDS[args.command](args)
+    except (FileNotFoundError, FileExistsError, ValueError) as error:
+        print(f"lenet-blocks {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except (NonFiniteLossError, SearchFailedError) as error:
+        print(f"lenet-blocks {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    return 0

@@ -1,0 +1,185 @@
+"""Tests of training runs: artifacts, resume after a real kill, non-finite loss, settings."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+from idx_helpers import make_dataset, write_dataset
+
+import lenet_blocks as lb
+from lenet_blocks.training import NonFiniteLossError, resolve_settings, train
+
+KILL_AFTER_EPOCH = """
+import os, signal, sys
+import keras
+from lenet_blocks.training import train
+
+class KillAfterEpoch(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == int(sys.argv[3]):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+train(sys.argv[1], data_dir=sys.argv[2], epochs=4, verbose=0, callbacks=[KillAfterEpoch()])
+"""
+
+
+@pytest.fixture
+def tiny_data():
+    return make_dataset(num_train=120, num_test=30, seed=3)
+
+
+@pytest.fixture
+def tiny_data_dir(tmp_path, tiny_data):
+    return write_dataset(tmp_path / "data", tiny_data)
+
+
+def test_run_writes_every_artifact(tmp_path, tiny_data):
+    metrics = train(tmp_path / "run", data=tiny_data, epochs=2, verbose=0)
+    files = sorted(p.name for p in (tmp_path / "run").iterdir())
+    assert files == ["confusion_matrix.png", "metrics.json", "model.keras", "training_curves.png"]
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text()) == json.loads(
+        json.dumps(metrics)
+    )
+    assert len(metrics["history"]["val_accuracy"]) == metrics["epochs"] == 2
+    assert metrics["test_samples"] == 30 and metrics["train_samples"] == 108
+    assert sum(map(sum, metrics["confusion_matrix"])) == 30
+    model = lb.load_model(tmp_path / "run" / "model.keras")
+    assert model.count_params() == metrics["parameters"] == 44426
+
+
+def test_metrics_record_settings_timing_and_versions(tmp_path, tiny_data):
+    metrics = train(tmp_path / "run", data=tiny_data, epochs=1, seed=5, verbose=0)
+    assert metrics["settings"]["seed"] == 5 and metrics["settings"]["learning_rate"] == 0.9
+    assert metrics["train_samples_per_second"] > 0
+    assert {"keras", "tensorflow", "python", "lenet_blocks"} <= set(metrics["versions"])
+
+
+def test_finished_run_with_same_settings_is_returned_not_retrained(tmp_path, tiny_data):
+    first = train(tmp_path / "run", data=tiny_data, epochs=1, verbose=0)
+    model_file = tmp_path / "run" / "model.keras"
+    written = model_file.stat().st_mtime_ns
+    assert train(tmp_path / "run", data=tiny_data, epochs=1, verbose=0) == json.loads(
+        json.dumps(first)
+    )
+    assert model_file.stat().st_mtime_ns == written
+
+
+def test_finished_run_with_other_settings_needs_overwrite(tmp_path, tiny_data):
+    train(tmp_path / "run", data=tiny_data, epochs=1, verbose=0)
+    with pytest.raises(FileExistsError, match=r"other settings.*overwrite"):
+        train(tmp_path / "run", data=tiny_data, epochs=2, verbose=0)
+    assert train(tmp_path / "run", data=tiny_data, epochs=2, verbose=0, overwrite=True)
+
+
+def test_same_seed_gives_same_test_loss(tmp_path, tiny_data):
+    first = train(tmp_path / "a", data=tiny_data, epochs=1, seed=1, verbose=0)
+    second = train(tmp_path / "b", data=tiny_data, epochs=1, seed=1, verbose=0)
+    assert first["test_loss"] == second["test_loss"]
+
+
+def test_non_finite_loss_stops_with_clear_error(tmp_path, tiny_data):
+    with pytest.raises(NonFiniteLossError, match="Lower the learning rate"):
+        train(
+            tmp_path / "run",
+            data=tiny_data,
+            epochs=2,
+            optimizer="sgd",
+            learning_rate=1e30,
+            model_overrides={"activation": "relu", "classifier_activation": None},
+            verbose=0,
+        )
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_killed_run_resumes_from_last_completed_epoch(tmp_path, tiny_data_dir):
+    run = tmp_path / "run"
+    killed = subprocess.run(
+        [sys.executable, "-c", KILL_AFTER_EPOCH, str(run), str(tiny_data_dir), "2"],
+        capture_output=True,
+        timeout=300,
+    )
+    assert killed.returncode == -9
+    state = json.loads((run / "checkpoint" / "state.json").read_text())
+    assert state["epochs_done"] == 2
+    assert not (run / "metrics.json").exists() and not (run / "model.keras").exists()
+
+    resumed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lenet_blocks",
+            "train",
+            "--output",
+            str(run),
+            "--data-dir",
+            str(tiny_data_dir),
+            "--epochs",
+            "4",
+            "--verbose",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert "after epoch 2" in resumed.stdout
+    assert "Epoch 3/4" in resumed.stdout and "Epoch 1/4" not in resumed.stdout
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["epochs"] == 4 and len(metrics["history"]["loss"]) == 4
+    assert metrics["history"]["loss"][:2] == state["history"]["loss"]
+    assert not (run / "checkpoint").exists()
+
+
+def test_checkpoint_with_other_settings_is_refused(tmp_path, tiny_data):
+    class StopAfterFirstEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.stop_training = True
+
+    with pytest.raises(RuntimeError, match="stopped after 1 epochs"):
+        train(
+            tmp_path / "run", data=tiny_data, epochs=3, verbose=0, callbacks=[StopAfterFirstEpoch()]
+        )
+    with pytest.raises(ValueError, match="other settings"):
+        train(tmp_path / "run", data=tiny_data, epochs=3, learning_rate=0.1, verbose=0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "argument"),
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"batch_size": -1}, "batch_size"),
+        ({"optimizer": "lbfgs"}, "optimizer"),
+        ({"learning_rate": 0.0}, "learning_rate"),
+        ({"momentum": 1.5}, "momentum"),
+        ({"validation_split": 0.0}, "validation_split"),
+    ],
+)
+def test_bad_setting_names_argument(kwargs, argument):
+    with pytest.raises(ValueError, match=rf"`{argument}` must .*Received: {argument}="):
+        resolve_settings(**kwargs)
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(
+    not os.path.isdir("/usr/share/datasets/fashion-mnist"), reason="Fashion-MNIST not installed"
+)
+def test_one_epoch_on_real_fashion_mnist_learns(tmp_path):
+    metrics = train(
+        tmp_path / "run",
+        epochs=1,
+        batch_size=128,
+        optimizer="adam",
+        learning_rate=1e-3,
+        model_overrides={
+            "include_rescaling": True,
+            "activation": "relu",
+            "classifier_activation": "softmax",
+        },
+        verbose=0,
+    )
+    assert metrics["train_samples"] == 54000 and metrics["test_samples"] == 10000
+    assert metrics["test_accuracy"] > 0.7
