@@ -1,11 +1,12 @@
-"""Trains the notebook's LeNet with its exact settings over several seeds on the real
-Fashion-MNIST and reports test accuracy (mean, spread) and wall time.
+"""Trains a preset (default: the notebook's LeNet) with its own training settings over several
+seeds on the real Fashion-MNIST and reports test accuracy (mean, spread) and wall time.
 
 Usage:
     python benchmarks/reproduce_notebook.py --seeds 0 1 2 --output runs/reproduce
+    python benchmarks/reproduce_notebook.py --preset lenet5_1998
 
-Writes one run directory per seed under --output and a summary JSON (default
-benchmarks/results/notebook_seeds.json).
+Writes one run directory per seed under --output (the same as `lenet-blocks train --preset P
+--seed S`) and a summary JSON (default benchmarks/results/PRESET_seeds.json).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def main() -> None:
     parser.add_argument("--preset", default="notebook")
     parser.add_argument("--data-dir")
     parser.add_argument("--output", default="runs/reproduce")
-    parser.add_argument("--summary", default="benchmarks/results/notebook_seeds.json")
+    parser.add_argument("--summary", help="default: benchmarks/results/PRESET_seeds.json")
     args = parser.parse_args()
 
     runs = []
@@ -49,9 +50,11 @@ def main() -> None:
         )
         print(f"seed {seed}: test accuracy {metrics['test_accuracy']:.4f}")
     accuracies = [run["test_accuracy"] for run in runs]
+    settings = {key: value for key, value in metrics["settings"].items() if key != "seed"}
     summary = {
         "preset": args.preset,
-        "settings": metrics["settings"],
+        "settings": settings,
+        "seeds": args.seeds,
         "runs": runs,
         "test_accuracy_mean": statistics.mean(accuracies),
         "test_accuracy_stdev": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
@@ -60,7 +63,7 @@ def main() -> None:
         "wall_seconds_median": statistics.median(run["wall_seconds"] for run in runs),
         "versions": metrics["versions"],
     }
-    artifacts.write_json(args.summary, summary)
+    artifacts.write_json(args.summary or f"benchmarks/results/{args.preset}_seeds.json", summary)
     print(
         f"{args.preset}: test accuracy {summary['test_accuracy_mean']:.4f} "
         f"+/- {summary['test_accuracy_stdev']:.4f} over seeds {args.seeds}; "

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from lenet_blocks import __version__
 from lenet_blocks.presets import list_presets
 
-EXIT_USAGE, EXIT_FAILURE = 2, 1
+EXIT_USAGE, EXIT_FAILURE, EXIT_INTERRUPTED = 2, 1, 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -203,7 +203,7 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Runs the CLI; returns the exit status (0 ok, 1 failure, 2 bad usage or input)."""
+    """Runs the CLI; returns the exit status (0 ok, 1 failure, 2 bad usage or input, 130 Ctrl-C)."""
     args = build_parser().parse_args(argv)
     from lenet_blocks.search import SearchFailedError
     from lenet_blocks.training import NonFiniteLossError
@@ -216,4 +216,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (NonFiniteLossError, SearchFailedError) as error:
         print(f"lenet-blocks {args.command}: error: {error}", file=sys.stderr)
         return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print(
+            f"lenet-blocks {args.command}: interrupted; the same command resumes the run.",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     return 0
