@@ -15,6 +15,19 @@ from lenet_blocks.saving import load_model
 
 __version__ = "0.1.0"
 
+# Submodules with heavier imports (tf.data, keras-tuner, converters) load on first use:
+# `lenet_blocks.training.train(...)` works after a plain `import lenet_blocks`.
+_LAZY_SUBMODULES = ("datasets", "export", "pipeline", "search", "training", "tuning")
+
+
+def __getattr__(name: str):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"lenet_blocks.{name}")
+    raise AttributeError(f"module 'lenet_blocks' has no attribute {name!r}")
+
+
 __all__ = [
     "__version__",
     "build_lenet",

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up lenet_blocks on a fresh machine: the Fashion-MNIST data (Debian's package, where apt
 # is available and the data is not there yet) and a virtual environment `.venv` with the
-# package and its test tools. Safe to run again.
+# package, its test tools and the ONNX export tools. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,5 +19,5 @@ fi
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[test]"
+.venv/bin/python -m pip install --quiet -e ".[test,export]"
 echo "setup: ready ($(.venv/bin/python -c 'import lenet_blocks; print("lenet_blocks", lenet_blocks.__version__)'))"

@@ -1,0 +1,228 @@
+"""Tests of `lenet_blocks.export`: SavedModel, TFLite (float32, int8) and ONNX, each verified."""
+
+import json
+import re
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from idx_helpers import make_dataset, write_dataset
+
+import lenet_blocks.export as export
+from lenet_blocks import build_lenet, cli
+from lenet_blocks.export import ExportVerificationError, export_model, run_exported
+
+pytestmark = pytest.mark.tensorflow_only  # export traces models with TensorFlow
+
+FILE_NAMES = {"savedmodel": "lenet_savedmodel", "tflite": "lenet.tflite", "onnx": "lenet.onnx"}
+
+
+def needs_runtime(format):
+    if format == "onnx":
+        pytest.importorskip("tf2onnx")
+        pytest.importorskip("onnxruntime")
+
+
+def seeded_model(preset="notebook"):
+    keras.utils.set_random_seed(0)
+    return build_lenet(preset)
+
+
+def images(count=16, seed=1):
+    return np.random.default_rng(seed).integers(0, 256, size=(count, 28, 28), dtype=np.uint8)
+
+
+def brightness_data(count, seed):
+    """Four classes a small LeNet learns in seconds: the image's mean brightness band."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 4, size=count)
+    levels = 32 + 64 * labels[:, None, None] + rng.integers(-24, 25, size=(count, 28, 28))
+    return np.clip(levels, 0, 255).astype("uint8"), labels
+
+
+@pytest.fixture(scope="module")
+def trained_model():
+    keras.utils.set_random_seed(0)
+    model = build_lenet(
+        classes=4, activation="tanh", classifier_activation="softmax", include_rescaling=True
+    )
+    model.compile(
+        keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
+    x, y = brightness_data(600, seed=0)
+    model.fit(x[..., None].astype("float32"), y, epochs=4, batch_size=32, verbose=0)
+    return model
+
+
+@pytest.mark.parametrize("preset", ["notebook", "lenet5_1998"])
+@pytest.mark.parametrize("format", ["savedmodel", "tflite", "onnx"])
+def test_float_export_matches_keras(tmp_path, preset, format):
+    needs_runtime(format)
+    model = seeded_model(preset)
+    path = tmp_path / FILE_NAMES[format]
+    report = export_model(model, path, format)
+    batch = images()
+    expected = model.predict(batch[..., None].astype("float32"), verbose=0)
+    scale = max(1.0, float(np.abs(expected).max()))
+    assert np.abs(run_exported(path, batch) - expected).max() <= 1e-5 * scale
+    assert report["max_abs_diff"] <= 1e-5 * scale and report["prediction_agreement"] == 1.0
+    assert report["size_bytes"] > 40_000 and report["path"] == str(path)
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary left behind
+
+
+def test_savedmodel_serves_without_lenet_blocks(tmp_path):
+    model = seeded_model()
+    export_model(model, tmp_path / "served", "savedmodel")
+    batch = images(4)
+    np.save(tmp_path / "images.npy", batch)
+    np.save(tmp_path / "expected.npy", model.predict(batch[..., None].astype("float32"), verbose=0))
+    script = f"""
+import sys
+sys.modules["lenet_blocks"] = None  # any import of the package now fails
+import numpy as np, tensorflow as tf
+loaded = tf.saved_model.load({str(tmp_path / "served")!r})
+images = np.load({str(tmp_path / "images.npy")!r})[..., None]
+expected = np.load({str(tmp_path / "expected.npy")!r})
+float_out = loaded.signatures["serve"](images=tf.constant(images, tf.float32))["outputs"]
+uint8_out = loaded.signatures["serve_uint8"](images=tf.constant(images))["outputs"]
+print(float(np.abs(float_out - expected).max()), float(np.abs(uint8_out - expected).max()))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    float_diff, uint8_diff = map(float, result.stdout.split())
+    assert float_diff <= 1e-5 and uint8_diff <= 1e-5
+
+
+def test_int8_tflite_keeps_accuracy_of_trained_model(tmp_path, trained_model):
+    x_test, y_test = brightness_data(200, seed=1)
+    x_train, _ = brightness_data(600, seed=0)
+    path = tmp_path / "lenet_int8.tflite"
+    report = export_model(
+        trained_model, path, "tflite", quantize="int8",
+        calibration_images=x_train, evaluation_data=(x_test, y_test), calibration_samples=200,
+    )  # fmt: skip
+    assert report["keras_accuracy"] >= 0.9  # the model learned the task
+    assert report["accuracy_drop"] <= 0.02 and report["calibration_samples"] == 200
+    float_size = export_model(trained_model, tmp_path / "lenet.tflite", "tflite")["size_bytes"]
+    assert report["size_bytes"] < float_size / 2
+    predicted = run_exported(path, x_test).argmax(axis=-1)
+    assert np.mean(predicted == y_test) == pytest.approx(report["exported_accuracy"])
+
+
+def test_int8_accuracy_drop_over_threshold_raises(tmp_path, trained_model, monkeypatch):
+    x, y = brightness_data(200, seed=1)
+    real = export.run_exported
+    # The artifact predicts the next class: every correct answer becomes wrong.
+    monkeypatch.setattr(export, "run_exported", lambda *a: np.roll(real(*a), 1, axis=-1))
+    path = tmp_path / "lenet_int8.tflite"
+    with pytest.raises(ExportVerificationError, match=r"tflite \(int8\).*lenet_int8.*points"):
+        export_model(
+            trained_model, path, "tflite", quantize="int8", calibration_images=x,
+            evaluation_data=(x, y), calibration_samples=50,
+        )  # fmt: skip
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("format", ["savedmodel", "tflite"])
+def test_output_mismatch_raises_and_writes_nothing(tmp_path, monkeypatch, format):
+    real = export.run_exported
+    monkeypatch.setattr(export, "run_exported", lambda *a: real(*a) + 1e-3)
+    path = tmp_path / FILE_NAMES[format]
+    with pytest.raises(ExportVerificationError) as error:
+        export_model(seeded_model(), path, format)
+    message = str(error.value)
+    assert format in message and str(path) in message and "0.001" in message
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("format", ["savedmodel", "tflite"])
+def test_refuses_to_overwrite_without_force(tmp_path, format):
+    path = tmp_path / FILE_NAMES[format]
+    if format == "savedmodel":
+        path.mkdir()
+        (path / "old.txt").write_text("old")
+    else:
+        path.write_text("old")
+    with pytest.raises(FileExistsError, match=f"{re.escape(str(path))}.*force"):
+        export_model(seeded_model(), path, format)
+    assert (path / "old.txt" if format == "savedmodel" else path).read_text() == "old"
+    export_model(seeded_model(), path, format, force=True)
+    assert run_exported(path, images(2)).shape == (2, 10)
+    assert not (path / "old.txt").exists()
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"format": "keras"}, "`format` must be one of"),
+        ({"format": "onnx", "quantize": "int8"}, "'tflite' format only"),
+        ({"format": "tflite", "quantize": "int4"}, "`quantize` must be"),
+        ({"format": "tflite", "quantize": "int8"}, "needs `calibration_images`"),
+        ({"format": "tflite", "full_integer": True}, "`full_integer`"),
+    ],
+)
+def test_bad_arguments_raise_before_writing(tmp_path, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        export_model(seeded_model(), tmp_path / "out", **kwargs)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_run_exported_rejects_unknown_and_missing_paths(tmp_path):
+    (tmp_path / "model.bin").write_bytes(b"x")
+    with pytest.raises(ValueError, match=r"model\.bin"):
+        run_exported(tmp_path / "model.bin", images(1))
+    with pytest.raises(FileNotFoundError, match=r"nowhere\.tflite"):
+        run_exported(tmp_path / "nowhere.tflite", images(1))
+
+
+@pytest.fixture(scope="module")
+def cli_inputs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("export_cli")
+    data_dir = write_dataset(root / "data", make_dataset(num_train=60, num_test=20, seed=2))
+    keras.utils.set_random_seed(0)
+    build_lenet().save(root / "model.keras")
+    return root, data_dir
+
+
+def test_cli_exports_tflite_and_prints_report(tmp_path, cli_inputs):
+    root, data_dir = cli_inputs
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "lenet_blocks", "export", root / "model.keras",
+            "--format", "tflite", "--output", tmp_path / "lenet.tflite",
+            "--data-dir", data_dir, "--report", tmp_path / "report.json",
+        ],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert f"exported tflite to {tmp_path / 'lenet.tflite'}" in result.stdout
+    assert "verified on 20 images" in result.stdout and "accuracy: keras" in result.stdout
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["format"] == "tflite" and report["max_abs_diff"] <= 1e-5
+    assert report["size_bytes"] == (tmp_path / "lenet.tflite").stat().st_size
+
+
+def test_cli_existing_output_exits_2_with_one_line(tmp_path, cli_inputs, capsys):
+    root, data_dir = cli_inputs
+    (tmp_path / "lenet.onnx").write_text("old")
+    args = ["export", str(root / "model.keras"), "--format", "onnx", "--data-dir", str(data_dir)]
+    status = cli.main([*args, "--output", str(tmp_path / "lenet.onnx")])
+    assert status == 2
+    error = capsys.readouterr().err
+    assert error.startswith("lenet-blocks export: error: ") and "already exists" in error
+    assert error.count("\n") == 1 and (tmp_path / "lenet.onnx").read_text() == "old"
+
+
+def test_cli_verification_failure_exits_1(tmp_path, cli_inputs, capsys, monkeypatch):
+    root, data_dir = cli_inputs
+    real = export.run_exported
+    monkeypatch.setattr(export, "run_exported", lambda *a: real(*a) + 1e-3)
+    args = ["export", str(root / "model.keras"), "--format", "tflite", "--data-dir", str(data_dir)]
+    assert cli.main([*args, "--output", str(tmp_path / "lenet.tflite")]) == 1
+    assert "lenet-blocks export: error: tflite export to" in capsys.readouterr().err
+    assert not (tmp_path / "lenet.tflite").exists()
