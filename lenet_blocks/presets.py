@@ -54,6 +54,32 @@ PRESETS: dict[str, dict] = {
         "model": {"architecture": "lenet5_1998", "input_shape": (28, 28, 1)},
         "training": {"optimizer": "sgd", "learning_rate": 0.005, "batch_size": 32, "epochs": 5},
     },
+    "tuned": {
+        "description": (
+            "Best of the documented HyperLeNet search under 100,000 parameters (docs/tuning.md): "
+            "three 3x3 'same' blocks 24/64/64 with batch norm and average pooling, ReLU, dense "
+            "60/42, dropout 0.1, softmax, inputs scaled in the model (89,124 parameters)."
+        ),
+        "model": {
+            "input_shape": (28, 28, 1),
+            "filters": (24, 64, 64),
+            "kernel_size": 3,
+            "padding": "same",
+            "block_pooling": "avg",
+            "batch_norm": True,
+            "activation": "relu",
+            "units": (60, 42),
+            "dropout": 0.1,
+            "classifier_activation": "softmax",
+            "include_rescaling": True,
+        },
+        "training": {
+            "optimizer": "adam",
+            "learning_rate": 0.0023121,
+            "batch_size": 128,
+            "epochs": 15,
+        },
+    },
 }
 
 
