@@ -1,10 +1,19 @@
-"""Shared fixtures and Hypothesis profiles.
+"""Shared fixtures, Hypothesis profiles and the backend markers.
 
 Profiles: `dev` (default, more examples) and `ci` (chosen when `CI` is set; sized for a
-2-core CPU). Neither has a deadline: the first call of a Keras model traces a graph.
+2-core CPU). Neither has a deadline: the first call of a Keras model traces a graph (and on
+JAX the first call compiles it, which takes longer than Hypothesis' default 200 ms).
+
+Backends: the tests of the layers, the builder, LeNet-5 with its objective, and saving hold on
+every Keras backend; they (and the doctests of the same modules) get the `backend_agnostic`
+marker here, so that CI runs them again under JAX and PyTorch with
+`KERAS_BACKEND=jax .venv-jax/bin/python -m pytest -m backend_agnostic` (see docs/backends.md).
+A test that needs TensorFlow itself (`tf.GradientTape`, `tf.data` internals, the tuner,
+export) is marked `tensorflow_only` and skipped on the other backends.
 """
 
 import os
+from pathlib import Path
 
 import keras
 import pytest
@@ -18,11 +27,69 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
+BACKEND = keras.backend.backend()
+PACKAGE_DIR = Path(__file__).resolve().parent.parent / "lenet_blocks"
+# Test modules whose every test holds on TensorFlow, JAX and PyTorch.
+BACKEND_AGNOSTIC_TEST_MODULES = frozenset(
+    {"test_layers.py", "test_builder.py", "test_lenet5.py", "test_saving.py"}
+)
+# Package modules whose doctests hold on every backend (paths relative to lenet_blocks/).
+BACKEND_AGNOSTIC_DOCTEST_MODULES = frozenset(
+    {
+        "__init__.py",
+        "builder.py",
+        "inspection.py",
+        "lenet5.py",
+        "losses.py",
+        "objectives.py",
+        "presets.py",
+        "saving.py",
+        *(f"layers/{path.name}" for path in (PACKAGE_DIR / "layers").glob("*.py")),
+    }
+)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "backend_agnostic: holds on every Keras backend; CI also runs these under JAX and "
+        "PyTorch (KERAS_BACKEND=jax|torch, -m backend_agnostic)",
+    )
+    config.addinivalue_line(
+        "markers", "tensorflow_only: needs TensorFlow itself; skipped on the other backends"
+    )
+
+
+def _is_backend_agnostic(item) -> bool:
+    path = Path(item.path).resolve()
+    if path.name.startswith("test_"):
+        return path.name in BACKEND_AGNOSTIC_TEST_MODULES
+    try:
+        return path.relative_to(PACKAGE_DIR).as_posix() in BACKEND_AGNOSTIC_DOCTEST_MODULES
+    except ValueError:
+        return False
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_tensorflow_only = pytest.mark.skip(
+        reason=f"needs TensorFlow itself; the Keras backend is {BACKEND}"
+    )
+    for item in items:
+        if _is_backend_agnostic(item):
+            item.add_marker(pytest.mark.backend_agnostic)
+        if BACKEND != "tensorflow" and item.get_closest_marker("tensorflow_only"):
+            item.add_marker(skip_tensorflow_only)
+
 
 @pytest.fixture(autouse=True)
 def _reset_keras_state():
-    """Each test starts with the float32 policy and a fresh Keras name scope."""
+    """Each test starts with the float32 policy and a fresh Keras name scope.
+
+    `free_memory=False`: the `gc.collect()` of a full `clear_session()` costs 0.15-0.6 s a
+    test (more on PyTorch), which made up most of the layer tests' time; Python's own garbage
+    collection still runs.
+    """
     keras.config.set_dtype_policy("float32")
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
     yield
     keras.config.set_dtype_policy("float32")

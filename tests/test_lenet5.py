@@ -410,6 +410,7 @@ def test_c3_has_1516_trainable_scalars_in_a_compact_kernel():
     assert trainable_scalars(layer) == layer.count_params() == 1516
 
 
+@pytest.mark.tensorflow_only  # tf.GradientTape; test_backends.py checks every backend
 def test_c3_output_maps_have_zero_gradient_outside_their_input_set():
     layer = ConnectionTableConv2D(activation=None)
     x = np.random.default_rng(0).normal(size=(2, 14, 14, 6)).astype("float32")
@@ -429,6 +430,7 @@ def test_c3_dense_kernel_is_zero_exactly_outside_the_table():
     assert (kernel[:, :, connected] != 0).all()
 
 
+@pytest.mark.tensorflow_only  # tf.GradientTape; test_backends.py checks every backend
 @given(table=connection_tables())
 def test_custom_table_sets_filters_parameters_and_sparsity(table):
     matrix = np.array(table)

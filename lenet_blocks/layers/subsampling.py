@@ -42,7 +42,7 @@ class Subsampling(keras.layers.Layer):
     >>> x = keras.ops.ones((1, 4, 4, 6))
     >>> tuple(layer(x).shape), layer.count_params()
     ((1, 2, 2, 6), 12)
-    >>> float(layer(x)[0, 0, 0, 0])  # (sum of 4 ones) x coefficient 1/4 + bias 0
+    >>> float(keras.ops.convert_to_numpy(layer(x))[0, 0, 0, 0])  # (4 ones) x 1/4 + bias 0
     1.0
     """
 
