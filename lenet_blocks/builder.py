@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import keras
 
+from lenet_blocks import model_inputs
 from lenet_blocks.layers import ClassifierHead, ConvBlock
 from lenet_blocks.layers.conv_block import POOLING_LAYERS
 from lenet_blocks.lenet5 import build_lenet5_1998
@@ -135,7 +136,7 @@ def build_lenet(
     config.setdefault("batch_norm", False)
     config.setdefault("include_rescaling", False)
     if input_tensor is not None and input_shape is FROM_PRESET:
-        config["input_shape"] = _shape_of_tensor(input_tensor)
+        config["input_shape"] = model_inputs.shape_of_tensor(input_tensor)
     return _build(
         include_top=include_top,
         input_tensor=input_tensor,
@@ -210,12 +211,7 @@ def _build(
         input_shape, kernel_sizes, paddings, pool_size, needs_static=include_top and not pooling
     )
 
-    if input_tensor is None:
-        image_input = keras.Input(shape=tuple(input_shape), name="images")
-    elif keras.backend.is_keras_tensor(input_tensor):
-        image_input = input_tensor
-    else:
-        image_input = keras.Input(tensor=input_tensor, shape=tuple(input_shape))
+    image_input = model_inputs.image_input(input_tensor, input_shape)
 
     x = image_input
     if include_rescaling:
@@ -245,9 +241,7 @@ def _build(
             name="head",
         )(x)
 
-    inputs = [image_input] if input_tensor is None else keras.utils.get_source_inputs(input_tensor)
-    # One input is passed as a tensor, not a list: Keras then accepts a plain array in `call`.
-    return keras.Model(inputs[0] if len(inputs) == 1 else inputs, x, name=name)
+    return model_inputs.functional_model(input_tensor, image_input, x, name)
 
 
 def minimum_input_size(kernel_sizes: Sequence[int], paddings: Sequence[str], pool_size: int) -> int:
@@ -268,16 +262,6 @@ def minimum_input_size(kernel_sizes: Sequence[int], paddings: Sequence[str], poo
         if pad == "valid":
             size += kernel - 1
     return size
-
-
-def _shape_of_tensor(tensor) -> tuple:
-    shape = tuple(tensor.shape)
-    if len(shape) != 4:
-        raise ValueError(
-            "`input_tensor` must be a 4-D tensor (batch, height, width, channels). "
-            f"Received: input_tensor with shape {shape}"
-        )
-    return shape[1:]
 
 
 def _is_positive_int(value) -> bool:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import keras
 
-from lenet_blocks import losses  # noqa: F401  (registers RBFLoss/RBFAccuracy for compiled files)
+from lenet_blocks import (
+    losses,  # noqa: F401  (registers RBFLoss/RBFAccuracy for compiled files)
+    model_inputs,
+)
 from lenet_blocks.layers.connection_table_conv import ConnectionTableConv2D
 from lenet_blocks.layers.rbf_output import RBFOutput
 from lenet_blocks.layers.scaled_tanh import scaled_tanh
@@ -88,15 +91,12 @@ def build_lenet5_1998(
     if not isinstance(name, str) or not name:
         raise ValueError(f"`name` must be a non-empty str. Received: name={name!r}")
     if input_shape is None:
-        input_shape = _shape_of_tensor(input_tensor) if input_tensor is not None else (28, 28, 1)
+        input_shape = (
+            model_inputs.shape_of_tensor(input_tensor) if input_tensor is not None else (28, 28, 1)
+        )
     _validate_input_shape(input_shape, needs_static=include_top and pooling is None)
 
-    if input_tensor is None:
-        image_input = keras.Input(shape=tuple(input_shape), name="images")
-    elif keras.backend.is_keras_tensor(input_tensor):
-        image_input = input_tensor
-    else:
-        image_input = keras.Input(tensor=input_tensor, shape=tuple(input_shape))
+    image_input = model_inputs.image_input(input_tensor, input_shape)
 
     x = keras.layers.ZeroPadding2D(PADDING, name="padding")(image_input)
     x = keras.layers.Rescaling(INPUT_SCALE, offset=INPUT_OFFSET, name="rescaling")(x)
@@ -112,20 +112,7 @@ def build_lenet5_1998(
         x = keras.layers.Dense(F6_UNITS, activation=scaled_tanh, name="f6")(x)
         x = RBFOutput(classes, name="rbf")(x)
 
-    inputs = (
-        keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else image_input
-    )
-    return keras.Model(inputs, x, name=name)
-
-
-def _shape_of_tensor(tensor) -> tuple:
-    shape = tuple(tensor.shape)
-    if len(shape) != 4:
-        raise ValueError(
-            "`input_tensor` must be a 4-D tensor (batch, height, width, channels). "
-            f"Received: input_tensor with shape {shape}"
-        )
-    return shape[1:]
+    return model_inputs.functional_model(input_tensor, image_input, x, name)
 
 
 def _validate_input_shape(input_shape, needs_static: bool) -> None:
