@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from lenet_blocks import __version__
 from lenet_blocks.presets import list_presets
+from lenet_blocks.regularization import AUGMENTATIONS, LR_SCHEDULES
 
 EXIT_USAGE, EXIT_FAILURE, EXIT_INTERRUPTED = 2, 1, 130
 
@@ -38,6 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int, help="default: the preset's")
     train.add_argument("--optimizer", choices=("sgd", "adam", "adamw", "rmsprop"))
     train.add_argument("--learning-rate", type=float, help="default: the preset's")
+    train.add_argument(
+        "--lr-schedule", choices=LR_SCHEDULES, help="default: the preset's, else constant"
+    )
+    train.add_argument(
+        "--augmentation",
+        choices=AUGMENTATIONS,
+        help="training-only augmentation layers; default: the preset's, else none",
+    )
     train.add_argument("--momentum", type=float, default=0.0)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--validation-split", type=float, default=0.1)
@@ -143,6 +152,8 @@ def run_train(args: argparse.Namespace) -> None:
         batch_size=args.batch_size,
         optimizer=args.optimizer,
         learning_rate=args.learning_rate,
+        lr_schedule=args.lr_schedule,
+        augmentation=args.augmentation,
         momentum=args.momentum,
         seed=args.seed,
         validation_split=args.validation_split,

@@ -25,12 +25,17 @@ import keras
 import numpy as np
 
 from lenet_blocks import artifacts, plots
-from lenet_blocks.builder import build_lenet
 from lenet_blocks.datasets import FASHION_MNIST_CLASS_NAMES, load_fashion_mnist
 from lenet_blocks.inspection import format_shape_walk, shape_walk
 from lenet_blocks.objectives import class_probabilities, loss_and_metrics
 from lenet_blocks.pipeline import make_dataset, split_validation
 from lenet_blocks.presets import get_preset
+from lenet_blocks.regularization import (
+    augmented_lenet,
+    check_augmentation,
+    check_lr_schedule,
+    schedule_callbacks,
+)
 
 OPTIMIZERS = {
     "sgd": keras.optimizers.SGD,
@@ -56,6 +61,9 @@ def resolve_settings(
     seed: int = 0,
     validation_split: float = 0.1,
     model_overrides: dict | None = None,
+    *,
+    augmentation: str | None = None,
+    lr_schedule: str | None = None,
 ) -> dict:
     """The full settings of a run: the preset's training defaults, then what is given.
 
@@ -64,13 +72,18 @@ def resolve_settings(
     >>> settings["optimizer"], settings["learning_rate"], settings["epochs"]
     ('sgd', 0.9, 5)
     """
-    defaults = get_preset(preset)["training"]
+    defaults = {"lr_schedule": "constant", "augmentation": "none", **get_preset(preset)["training"]}
+    given = {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "optimizer": optimizer,
+        "learning_rate": learning_rate,
+        "lr_schedule": lr_schedule,
+        "augmentation": augmentation,
+    }
     settings = {
         "preset": preset,
-        "epochs": defaults["epochs"] if epochs is None else epochs,
-        "batch_size": defaults["batch_size"] if batch_size is None else batch_size,
-        "optimizer": defaults["optimizer"] if optimizer is None else optimizer,
-        "learning_rate": defaults["learning_rate"] if learning_rate is None else learning_rate,
+        **{name: defaults[name] if value is None else value for name, value in given.items()},
         "momentum": momentum,
         "seed": seed,
         "validation_split": validation_split,
@@ -81,6 +94,8 @@ def resolve_settings(
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"`{arg}` must be a positive int. Received: {arg}={value!r}")
     _check_optimizer(settings["optimizer"])
+    check_lr_schedule(settings["lr_schedule"])
+    check_augmentation(settings["augmentation"])
     if not settings["learning_rate"] > 0:
         raise ValueError(
             "`learning_rate` must be positive. "
@@ -135,7 +150,16 @@ def _check_optimizer(name: str) -> None:
 
 def build_compiled_model(settings: dict) -> keras.Model:
     """The run's model, compiled with its optimizer and the loss that fits its output layer."""
-    model = build_lenet(settings["preset"], **settings["model_overrides"])
+    overrides = dict(settings["model_overrides"])
+    preset_shape = get_preset(settings["preset"])["model"]["input_shape"]
+    input_shape = overrides.pop("input_shape", preset_shape)
+    model = augmented_lenet(
+        settings["augmentation"],
+        settings["preset"],
+        input_shape=input_shape,
+        seed=settings["seed"],
+        **overrides,
+    )
     loss, metrics = loss_and_metrics(model)
     optimizer = make_optimizer(
         settings["optimizer"], settings["learning_rate"], settings["momentum"]
@@ -195,6 +219,8 @@ def train(
     batch_size: int | None = None,
     optimizer: str | None = None,
     learning_rate: float | None = None,
+    lr_schedule: str | None = None,
+    augmentation: str | None = None,
     momentum: float = 0.0,
     seed: int = 0,
     validation_split: float = 0.1,
@@ -215,6 +241,11 @@ def train(
         output_dir: directory of the run (see the module docstring for its files).
         preset: str. Model preset; its `training` entry gives the defaults below.
         epochs, batch_size, optimizer, learning_rate: override the preset's training defaults.
+        lr_schedule: str. `"constant"` or `"cosine"` (decay to 0 over the epochs); default: the
+            preset's, else constant.
+        augmentation: str. `"none"`, `"translate"` or `"translate_zoom"`: training-only
+            augmentation layers in front of the model (saved with it, inactive at inference);
+            default: the preset's, else none.
         momentum: float. Momentum of SGD/RMSprop.
         seed: int. Seeds weights, dropout and shuffling.
         validation_split: float. Fraction of the training set held out (its end, as Keras does).
@@ -246,6 +277,8 @@ def train(
         seed,
         validation_split,
         model_overrides,
+        augmentation=augmentation,
+        lr_schedule=lr_schedule,
     )
     output_dir = Path(output_dir)
     checkpoint = EpochCheckpoint(output_dir / CHECKPOINT_DIR, settings)
@@ -283,7 +316,11 @@ def train(
             print(f"Resuming from {checkpoint.directory} after epoch {initial_epoch}.")
 
     stop_on_non_finite = StopOnNonFiniteLoss()
-    run_callbacks = [stop_on_non_finite, checkpoint]
+    run_callbacks = [
+        *schedule_callbacks(settings["lr_schedule"], settings["learning_rate"]),
+        stop_on_non_finite,
+        checkpoint,
+    ]
     if tensorboard_dir is not None:
         run_callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir)))
     run_callbacks.extend(callbacks or [])

@@ -33,8 +33,14 @@ import keras_tuner
 import tensorflow as tf
 
 from lenet_blocks.artifacts import atomic_path
-from lenet_blocks.builder import build_lenet
 from lenet_blocks.objectives import loss_and_metrics
+from lenet_blocks.regularization import (
+    AUGMENTATION_FACTOR,
+    AUGMENTATIONS,
+    LR_SCHEDULES,
+    augmented_lenet,
+    schedule_callbacks,
+)
 from lenet_blocks.training import make_optimizer
 
 __all__ = [
@@ -60,8 +66,6 @@ ACTIVATIONS = ("sigmoid", "tanh", "relu", "elu", "gelu")
 CLASSIFIER_ACTIVATIONS = ("sigmoid", "softmax")
 UNITS = {"units_1": (60, 120, 240, 480), "units_2": (42, 84, 168, 336)}
 DROPOUTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
-AUGMENTATIONS = ("none", "translate", "translate_zoom")
-AUGMENTATION_FACTOR = 0.1  # RandomTranslation / RandomZoom factor: at most 10% (2.8 px at 28x28)
 OPTIMIZERS = ("sgd", "adam", "adamw")
 # name -> (optimizer it belongs to, min, max, default); log sampling.
 LEARNING_RATES = {
@@ -156,6 +160,13 @@ HYPERPARAMETERS: dict[str, Hyperparameter] = {
     ),
     "optimizer": Hyperparameter("sgd", _listed(OPTIMIZERS), None, "Keras optimizer."),
     **{name: _learning_rate(name) for name in LEARNING_RATES},
+    "lr_schedule": Hyperparameter(
+        "constant",
+        _listed(LR_SCHEDULES),
+        None,
+        "Learning rate over training: constant, or cosine decay to 0 over the epochs of `fit` "
+        "(`lenet_blocks.regularization.CosineLearningRate`).",
+    ),
     "momentum": Hyperparameter(0.0, _listed(MOMENTUMS), ("optimizer", ("sgd",)), "SGD momentum."),
     "nesterov": Hyperparameter(
         False, "True, False", ("optimizer", ("sgd",)), "SGD Nesterov momentum."
@@ -178,6 +189,7 @@ _CATEGORICAL = {
     "block_pooling": BLOCK_POOLINGS,
     "augmentation": AUGMENTATIONS,
     "optimizer": OPTIMIZERS,
+    "lr_schedule": LR_SCHEDULES,
 }
 _BOOLEAN = ("batch_norm", "include_rescaling", "nesterov")
 _POSITIVE_INT = (
@@ -357,6 +369,7 @@ class HyperLeNet(keras_tuner.HyperModel):
         augmentation = self._choice(hp, "augmentation", AUGMENTATIONS)
         optimizer_name = self._choice(hp, "optimizer", OPTIMIZERS)
         learning_rates = self._learning_rates(hp)
+        self._choice(hp, "lr_schedule", LR_SCHEDULES)  # applied by `fit`
         with hp.conditional_scope("optimizer", ["sgd"]):
             momentum = self._choice(hp, "momentum", MOMENTUMS)
             nesterov = self._boolean(hp, "nesterov")
@@ -380,10 +393,9 @@ class HyperLeNet(keras_tuner.HyperModel):
             "batch_norm": batch_norm,
             "include_rescaling": include_rescaling,
         }
-        if augmentation == "none":
-            model = build_lenet(input_shape=self.input_shape, **architecture)
-        else:
-            model = self._augmented_lenet(augmentation, architecture)
+        model = augmented_lenet(
+            augmentation, input_shape=self.input_shape, seed=self.seed, **architecture
+        )
 
         optimizer = make_optimizer(
             optimizer_name,
@@ -398,18 +410,6 @@ class HyperLeNet(keras_tuner.HyperModel):
         # trials from their checkpoints; an unbuilt optimizer skips the saved variables).
         optimizer.build(model.trainable_variables)
         return model
-
-    def _augmented_lenet(self, augmentation: str, architecture: dict) -> keras.Model:
-        images = keras.Input(shape=self.input_shape, name="images")
-        factor = AUGMENTATION_FACTOR
-        x = keras.layers.RandomTranslation(
-            factor, factor, fill_mode="constant", seed=self.seed, name="augment_translation"
-        )(images)
-        if augmentation == "translate_zoom":
-            x = keras.layers.RandomZoom(
-                factor, fill_mode="constant", seed=self.seed, name="augment_zoom"
-            )(x)
-        return build_lenet(input_tensor=x, **architecture)
 
     # -- budget and fit --------------------------------------------------------------------
 
@@ -438,7 +438,8 @@ class HyperLeNet(keras_tuner.HyperModel):
         """Trains `model` with the `batch_size` hyperparameter; returns the `History`.
 
         Checks the parameter budget first (`check_budget`). Every keyword argument, the
-        tuner's `callbacks` included, goes to `model.fit`.
+        tuner's `callbacks` included, goes to `model.fit`; with `lr_schedule="cosine"`, a
+        `CosineLearningRate` callback is added after them.
 
         Data: NumPy arrays `x, y` (and `validation_data=(x_val, y_val)`) are fed with
         `batch_size=` the hyperparameter; images of shape `(n, height, width)` get a channel
@@ -486,6 +487,11 @@ class HyperLeNet(keras_tuner.HyperModel):
             )
         if validation_data is not None:
             kwargs["validation_data"] = validation_data
+        optimizer_name = hp.get("optimizer")
+        kwargs["callbacks"] = [
+            *(kwargs.get("callbacks") or []),
+            *schedule_callbacks(hp.get("lr_schedule"), hp.get(f"{optimizer_name}_learning_rate")),
+        ]
         history = model.fit(x, y, **kwargs)
         if isinstance(history, keras.callbacks.History) and history.history:
             epochs = len(next(iter(history.history.values())))

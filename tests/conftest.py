@@ -31,7 +31,13 @@ BACKEND = keras.backend.backend()
 PACKAGE_DIR = Path(__file__).resolve().parent.parent / "lenet_blocks"
 # Test modules whose every test holds on TensorFlow, JAX and PyTorch.
 BACKEND_AGNOSTIC_TEST_MODULES = frozenset(
-    {"test_layers.py", "test_builder.py", "test_lenet5.py", "test_saving.py"}
+    {
+        "test_layers.py",
+        "test_builder.py",
+        "test_lenet5.py",
+        "test_saving.py",
+        "test_regularization.py",
+    }
 )
 # Package modules whose doctests hold on every backend (paths relative to lenet_blocks/).
 BACKEND_AGNOSTIC_DOCTEST_MODULES = frozenset(
@@ -43,6 +49,7 @@ BACKEND_AGNOSTIC_DOCTEST_MODULES = frozenset(
         "losses.py",
         "objectives.py",
         "presets.py",
+        "regularization.py",
         "saving.py",
         *(f"layers/{path.name}" for path in (PACKAGE_DIR / "layers").glob("*.py")),
     }

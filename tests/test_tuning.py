@@ -88,6 +88,7 @@ def fingerprint(fixed):
         type(optimizer).__name__,
         json.dumps(optimizer.get_config(), sort_keys=True, default=str),
         recorder.kwargs["batch_size"],
+        [type(callback).__name__ for callback in recorder.kwargs["callbacks"]],
     ), hp.values
 
 
@@ -182,6 +183,7 @@ OVERRIDES = {
     "include_rescaling": ({}, True),
     "augmentation": ({}, "translate_zoom"),
     "optimizer": ({}, "adamw"),
+    "lr_schedule": ({}, "cosine"),
     "sgd_learning_rate": ({}, 0.05),
     "adam_learning_rate": ({"optimizer": "adam"}, 3e-4),
     "adamw_learning_rate": ({"optimizer": "adamw"}, 3e-4),
@@ -354,6 +356,22 @@ def test_fit_trains_with_the_batch_size_and_records_size_and_epochs():
     assert history.history["num_params"] == [44426]
     assert history.history["epochs_trained"] == [1]
     assert "val_accuracy" in history.history
+
+
+def test_cosine_schedule_decays_the_learning_rate_to_zero_over_fit():
+    fixed = {"optimizer": "adam", "adam_learning_rate": 0.002, "lr_schedule": "cosine"}
+    hypermodel = HyperLeNet(fixed={**fixed, "batch_size": 16})
+    hp = kt.HyperParameters()
+    model = hypermodel.build(hp)
+    x, y = synthetic(64, 2)
+    rates = []
+    recorder = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: rates.append(float(model.optimizer.learning_rate))
+    )
+    hypermodel.fit(hp, model, x, y, epochs=3, callbacks=[recorder], verbose=0)
+    # The tuner's callbacks run first; the schedule sets each epoch's rate after them.
+    assert rates[0] == pytest.approx(0.002)
+    assert float(model.optimizer.learning_rate) < 0.002 * 0.1
 
 
 def test_fit_batches_an_unbatched_dataset_and_rejects_a_batched_one():
