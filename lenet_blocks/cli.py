@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from lenet_blocks import __version__
+from lenet_blocks.distribution import DISTRIBUTIONS
 from lenet_blocks.presets import list_presets
 from lenet_blocks.regularization import AUGMENTATIONS, LR_SCHEDULES
 
@@ -48,6 +49,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="training-only augmentation layers; default: the preset's, else none",
     )
     train.add_argument("--momentum", type=float, default=0.0)
+    train.add_argument(
+        "--distribution",
+        choices=DISTRIBUTIONS,
+        default="none",
+        help="tf.distribute strategy: mirrored over the local GPUs (or --cpu-devices), or "
+        "multi-worker from TF_CONFIG; --batch-size is the global batch (default none)",
+    )
+    train.add_argument(
+        "--cpu-devices",
+        type=int,
+        default=1,
+        help="split the CPU into this many logical devices (for --distribution mirrored "
+        "without GPUs; default 1)",
+    )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--validation-split", type=float, default=0.1)
     train.add_argument(
@@ -137,7 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_train(args: argparse.Namespace) -> None:
+    from lenet_blocks.distribution import configure_cpu_devices
     from lenet_blocks.training import train
+
+    configure_cpu_devices(args.cpu_devices)
 
     overrides = {}
     if args.activation is not None:
@@ -162,6 +180,7 @@ def run_train(args: argparse.Namespace) -> None:
         tensorboard_dir=args.tensorboard,
         overwrite=args.overwrite,
         verbose="auto" if args.verbose is None else args.verbose,
+        distribution=args.distribution,
     )
 
 

@@ -12,6 +12,7 @@ A run lives in one output directory:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -26,6 +27,7 @@ import numpy as np
 
 from lenet_blocks import artifacts, plots
 from lenet_blocks.datasets import FASHION_MNIST_CLASS_NAMES, load_fashion_mnist
+from lenet_blocks.distribution import fit_multi_worker, is_chief, make_strategy, parse_tf_config
 from lenet_blocks.inspection import format_shape_walk, shape_walk
 from lenet_blocks.objectives import class_probabilities, loss_and_metrics
 from lenet_blocks.pipeline import make_dataset, split_validation
@@ -168,6 +170,20 @@ def build_compiled_model(settings: dict) -> keras.Model:
     return model
 
 
+def single_device_copy(model: keras.Model, settings: dict) -> keras.Model:
+    """A copy of a model trained under a distribution strategy, outside any strategy.
+
+    Same weights and optimizer state, built by `build_compiled_model(settings)`, so it saves,
+    evaluates and reloads exactly like a model trained on one device.
+    """
+    copy = build_compiled_model(settings)
+    copy.set_weights(model.get_weights())
+    copy.optimizer.build(copy.trainable_variables)
+    for target, source in zip(copy.optimizer.variables, model.optimizer.variables, strict=True):
+        target.assign(keras.ops.convert_to_numpy(source))
+    return copy
+
+
 def evaluate_model(
     model: keras.Model,
     images: np.ndarray,
@@ -231,6 +247,7 @@ def train(
     overwrite: bool = False,
     verbose: int | str = "auto",
     callbacks: list[keras.callbacks.Callback] | None = None,
+    distribution: str = "none",
 ) -> dict:
     """Trains a preset on Fashion-MNIST (or `data`), evaluates it, writes the run's artifacts.
 
@@ -257,6 +274,11 @@ def train(
         overwrite: bool. Start afresh even if `output_dir` holds a finished or partial run.
         verbose: Keras `fit` verbosity; with a non-zero value the summary and shape walk print.
         callbacks: extra Keras callbacks, called after the checkpointing ones.
+        distribution: str. `"none"` (one device), `"mirrored"` (`tf.distribute.MirroredStrategy`
+            over the local GPUs, or the logical CPU devices) or `"multi-worker"`
+            (`MultiWorkerMirroredStrategy` from `TF_CONFIG`; every worker runs `train` with the
+            same arguments and only the chief writes files). `batch_size` is the global batch,
+            split across the replicas. See `lenet_blocks.distribution`.
 
     Returns:
         The dict written to `metrics.json`.
@@ -280,8 +302,10 @@ def train(
         augmentation=augmentation,
         lr_schedule=lr_schedule,
     )
+    strategy = make_strategy(distribution)  # before any other TensorFlow op, as TF asks
+    chief = distribution != "multi-worker" or is_chief()
     output_dir = Path(output_dir)
-    checkpoint = EpochCheckpoint(output_dir / CHECKPOINT_DIR, settings)
+    checkpoint = EpochCheckpoint(output_dir / CHECKPOINT_DIR, settings, write=chief)
     if overwrite:
         shutil.rmtree(output_dir / CHECKPOINT_DIR, ignore_errors=True)
         (output_dir / "metrics.json").unlink(missing_ok=True)
@@ -306,8 +330,9 @@ def train(
     (x_fit, y_fit), (x_val, y_val) = split_validation(x_train, y_train, validation_split)
 
     keras.utils.set_random_seed(seed)
-    model = build_compiled_model(settings)
-    initial_epoch = checkpoint.restore(model)
+    with strategy.scope() if strategy else contextlib.nullcontext():
+        model = build_compiled_model(settings)
+        initial_epoch = checkpoint.restore(model)
     show = verbose not in (0, "0")
     if show:
         model.summary()
@@ -325,15 +350,29 @@ def train(
         run_callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir)))
     run_callbacks.extend(callbacks or [])
     batch = settings["batch_size"]
-    model.fit(
-        make_dataset(x_fit, y_fit, batch, shuffle=True, seed=seed + initial_epoch),
-        validation_data=make_dataset(x_val, y_val, batch),
-        epochs=settings["epochs"],
-        initial_epoch=initial_epoch,
-        shuffle=False,  # the dataset reshuffles itself each epoch
-        callbacks=run_callbacks,
-        verbose=verbose,
-    )
+    train_data = make_dataset(x_fit, y_fit, batch, shuffle=True, seed=seed + initial_epoch)
+    validation_data = make_dataset(x_val, y_val, batch)
+    if distribution == "multi-worker":
+        fit_multi_worker(
+            model,
+            strategy,
+            train_data,
+            validation_data,
+            epochs=settings["epochs"],
+            initial_epoch=initial_epoch,
+            callbacks=run_callbacks,
+            verbose=verbose,
+        )
+    else:
+        model.fit(
+            train_data,
+            validation_data=validation_data,
+            epochs=settings["epochs"],
+            initial_epoch=initial_epoch,
+            shuffle=False,  # the dataset reshuffles itself each epoch
+            callbacks=run_callbacks,
+            verbose=verbose,
+        )
     if stop_on_non_finite.stopped_at is not None:
         epoch, step = stop_on_non_finite.stopped_at
         raise NonFiniteLossError(
@@ -344,6 +383,8 @@ def train(
     if checkpoint.epochs_done < settings["epochs"]:
         raise RuntimeError(f"Training stopped after {checkpoint.epochs_done} epochs.")
 
+    if strategy is not None:
+        model = single_device_copy(model, settings)
     test = evaluate_model(model, x_test, y_test)
     history = checkpoint.history
     train_seconds = sum(history["train_seconds"])
@@ -361,8 +402,15 @@ def train(
         "parameters": model.count_params(),
         "train_seconds": train_seconds,
         "train_samples_per_second": len(x_fit) * checkpoint.epochs_done / train_seconds,
+        "distribution": {
+            "strategy": distribution,
+            "replicas": strategy.num_replicas_in_sync if strategy else 1,
+            "workers": parse_tf_config()[2] if distribution == "multi-worker" else 1,
+        },
         "versions": versions(),
     }
+    if not chief:
+        return metrics
     artifacts.save_model(model, output_dir / "model.keras")
     plots.plot_training_curves(history, output_dir / "training_curves.png")
     plots.plot_confusion_matrix(
@@ -406,13 +454,15 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
     The weights go to `epoch-NNNN.weights.h5`; `state.json`, replaced atomically after them, names
     the file, so the state always points at complete weights. Timing of each epoch's training
-    steps (without validation) is kept in the history as `train_seconds`.
+    steps (without validation) is kept in the history as `train_seconds`. With `write=False`
+    (a worker that is not the chief) it restores and counts epochs but writes nothing.
     """
 
-    def __init__(self, directory: Path, settings: dict):
+    def __init__(self, directory: Path, settings: dict, write: bool = True):
         super().__init__()
         self.directory = Path(directory)
         self.settings = settings
+        self.write = write
         self.history: dict[str, list[float]] = {}
         self.epochs_done = 0
         self._started = 0.0
@@ -449,6 +499,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
         for key, value in logs.items():
             self.history.setdefault(key, []).append(float(value))
         self.epochs_done = epoch + 1
+        if not self.write:
+            return
         weights = f"epoch-{self.epochs_done:04d}.weights.h5"
         self.directory.mkdir(parents=True, exist_ok=True)
         artifacts.write_with(self.directory / weights, self.model.save_weights)
