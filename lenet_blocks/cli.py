@@ -117,6 +117,25 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--data-dir", help="directory with the Fashion-MNIST IDX .gz files")
     tune.add_argument("--overwrite", action="store_true", help="start afresh, do not resume")
     tune.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
+    tune.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="run distributed: a chief (the oracle) and this many worker processes on this "
+        "machine, supervised (default 0: one process)",
+    )
+    tune.add_argument(
+        "--max-restarts",
+        type=int,
+        default=2,
+        help="with --workers: restarts per worker after it dies (default 2)",
+    )
+    tune.add_argument(
+        "--oracle-port", type=int, help="with --workers: the oracle's port (default: a free one)"
+    )
+    tune.add_argument(
+        "--timeout", type=float, help="with --workers: seconds for the whole search (default none)"
+    )
 
     predict = commands.add_parser("predict", help="top-k classes of images (PNG/JPEG or .npy)")
     predict.add_argument("model", help="a .keras file")
@@ -209,6 +228,9 @@ def run_predict(args: argparse.Namespace) -> None:
 
 
 def run_tune(args: argparse.Namespace) -> None:
+    if args.workers:
+        run_distributed_tune(args)
+        return
     from lenet_blocks.search import run_search
 
     run_search(
@@ -224,6 +246,36 @@ def run_tune(args: argparse.Namespace) -> None:
         data_dir=args.data_dir,
         overwrite=args.overwrite,
         verbose=args.verbose,
+    )
+
+
+def run_distributed_tune(args: argparse.Namespace) -> None:
+    import shutil
+    from pathlib import Path
+
+    from lenet_blocks.distributed_search import run_distributed_search
+
+    if args.workers < 0:
+        raise ValueError(f"`--workers` must be >= 0. Received: --workers {args.workers}")
+    if args.overwrite:  # once, here: a process deleting the shared project would lose trials
+        shutil.rmtree(Path(args.output) / "tuner" / args.project_name, ignore_errors=True)
+    tune_arguments = [
+        *("--tuner", args.tuner, "--max-trials", str(args.max_trials)),
+        *("--epochs", str(args.epochs), "--executions-per-trial", str(args.executions_per_trial)),
+        *("--seed", str(args.seed), "--output", args.output),
+        *("--project-name", args.project_name, "--verbose", "2" if args.verbose else "0"),
+        *(("--max-params", str(args.max_params)) if args.max_params is not None else ()),
+        *(("--data-dir", args.data_dir) if args.data_dir else ()),
+        *(option for pair in args.fixed for option in ("--fixed", pair)),
+    ]
+    run_distributed_search(
+        tune_arguments,
+        args.output,
+        workers=args.workers,
+        project_name=args.project_name,
+        max_restarts=args.max_restarts,
+        port=args.oracle_port,
+        timeout=args.timeout,
     )
 
 
@@ -285,6 +337,7 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the CLI; returns the exit status (0 ok, 1 failure, 2 bad usage or input, 130 Ctrl-C)."""
     args = build_parser().parse_args(argv)
+    from lenet_blocks.distributed_search import DistributedSearchError
     from lenet_blocks.export import ExportError
     from lenet_blocks.search import SearchFailedError
     from lenet_blocks.training import NonFiniteLossError
@@ -294,7 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, FileExistsError, ValueError) as error:
         print(f"lenet-blocks {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except (NonFiniteLossError, SearchFailedError, ExportError) as error:
+    except (NonFiniteLossError, SearchFailedError, ExportError, DistributedSearchError) as error:
         print(f"lenet-blocks {args.command}: error: {error}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:

@@ -50,7 +50,7 @@ def run_search(
     overwrite: bool = False,
     verbose: int = 1,
     callbacks: list[keras.callbacks.Callback] | None = None,
-) -> dict:
+) -> dict | None:
     """Runs (or resumes) a search and writes its results; returns the best trial's summary.
 
     Args:
@@ -71,8 +71,13 @@ def run_search(
             leaderboard; 2 the same with one line per epoch instead of progress bars.
         callbacks: extra Keras callbacks for every trial's `fit`.
 
+    In a distributed search (KerasTuner's `KERASTUNER_*` variables set; see
+    `lenet_blocks.distributed_search`), the chief runs the oracle and writes the results as
+    above, and a worker trains the trials it is given and returns `None` when the oracle has
+    no more: the chief reports.
+
     Returns:
-        The dict written to `best_hyperparameters.json`.
+        The dict written to `best_hyperparameters.json`, or `None` in a worker.
 
     Raises:
         SearchFailedError: if no trial completed (every model was over budget, say).
@@ -126,6 +131,8 @@ def run_search(
         ) from None
     finally:
         keras_tuner_config.DEBUG = debug
+    if is_search_worker():
+        return None
 
     rows = leaderboard(tuner)
     write_leaderboard_csv(rows, output_dir / "leaderboard.csv")
@@ -172,6 +179,20 @@ def run_search(
             "search.png"
         )
     return summary
+
+
+def is_search_worker() -> bool:
+    """Whether this process is a worker (not the chief) of a distributed KerasTuner search.
+
+    Example:
+    >>> import os
+    >>> is_search_worker() == ("KERASTUNER_ORACLE_IP" in os.environ
+    ...                        and "chief" not in os.environ.get("KERASTUNER_TUNER_ID", ""))
+    True
+    """
+    return "KERASTUNER_ORACLE_IP" in os.environ and "chief" not in os.environ.get(
+        "KERASTUNER_TUNER_ID", ""
+    )
 
 
 def format_leaderboard(rows: list[dict]) -> str:

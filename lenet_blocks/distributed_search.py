@@ -1,0 +1,303 @@
+"""Distributed tuning with KerasTuner's chief/worker mode, started and supervised on one machine.
+
+KerasTuner distributes a search with three environment variables: `KERASTUNER_ORACLE_IP` and
+`KERASTUNER_ORACLE_PORT` (where the chief's oracle serves) and `KERASTUNER_TUNER_ID` (`chief`,
+or a unique id per worker), all processes sharing the tuner directory. The chief runs the
+oracle and hands out trials; each worker asks for a trial, trains it, reports, and asks again.
+
+`run_distributed_search` (`lenet-blocks tune --workers N`) starts the chief and `N` workers as
+`lenet-blocks tune` processes and watches them, turning KerasTuner's hangs into recovery or
+errors (seen with keras-tuner 1.4.8):
+
+- a worker that dies (any non-zero exit, a kill) leaves its trial RUNNING and the chief waiting
+  for it forever: the launcher restarts it with the same tuner id, which hands it the orphaned
+  trial, up to `max_restarts` times per worker;
+- a chief whose workers are all gone waits forever: once no worker is left (restarts spent),
+  the launcher stops the chief and raises `DistributedSearchError`;
+- workers of a dead chief wait up to an hour for it: when the chief exits with an error or is
+  killed, the launcher stops the workers and raises `DistributedSearchError`;
+- `timeout` bounds the whole search.
+
+Completed trials are never lost: they are in the tuner directory, and the same command resumes
+the search there (the chief reloads its oracle). Processes are stopped by PID (process group),
+SIGTERM first, then SIGKILL. Each process logs to `OUTPUT/logs/<tuner id>.log`; their PIDs are in
+`OUTPUT/logs/processes.json`.
+
+Example:
+>>> worker_environment("tuner0", 8000)["KERASTUNER_TUNER_ID"]
+'tuner0'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lenet_blocks import artifacts
+
+__all__ = [
+    "DistributedSearchError",
+    "free_port",
+    "run_distributed_search",
+    "trial_statuses",
+    "worker_environment",
+]
+
+ORACLE_IP = "127.0.0.1"
+STOP_GRACE_S = 10.0
+
+
+class DistributedSearchError(RuntimeError):
+    """The distributed search cannot finish: its chief failed, or every worker did."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now."""
+    with socket.socket() as sock:
+        sock.bind((ORACLE_IP, 0))
+        return sock.getsockname()[1]
+
+
+def worker_environment(tuner_id: str, port: int, ip: str = ORACLE_IP) -> dict[str, str]:
+    """The environment of one search process: KerasTuner's three variables on top of ours."""
+    return {
+        **os.environ,
+        "KERASTUNER_TUNER_ID": tuner_id,
+        "KERASTUNER_ORACLE_IP": ip,
+        "KERASTUNER_ORACLE_PORT": str(port),
+        "PYTHONUNBUFFERED": "1",  # logs follow the process as it goes
+    }
+
+
+def trial_statuses(project_dir: str | os.PathLike) -> dict[str, str]:
+    """`{trial id: status}` of the trials saved in a KerasTuner project directory."""
+    statuses = {}
+    for path in sorted(Path(project_dir).glob("trial_*/trial.json")):
+        try:
+            trial = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue  # being written
+        statuses[trial["trial_id"]] = trial["status"]
+    return statuses
+
+
+@dataclass
+class _Process:
+    tuner_id: str
+    command: list[str]
+    environment: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen | None = None
+    restarts: int = 0
+    state: str = "running"  # "finished" after exit code 0, "failed" with its restarts spent
+
+    def start(self) -> None:
+        with open(self.log_path, "a") as log:
+            self.process = subprocess.Popen(
+                self.command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.environment,
+                start_new_session=True,  # its own process group, stopped as one
+            )
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def poll(self) -> int | None:
+        return self.process.poll() if self.process else None
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        for sig, wait_s in ((signal.SIGTERM, STOP_GRACE_S), (signal.SIGKILL, None)):
+            try:
+                os.killpg(self.process.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                self.process.wait(timeout=wait_s)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+
+def run_distributed_search(
+    tune_arguments: Sequence[str],
+    output_dir: str | os.PathLike,
+    *,
+    workers: int,
+    project_name: str = "lenet",
+    max_restarts: int = 2,
+    port: int | None = None,
+    timeout: float | None = None,
+    poll_interval: float = 0.5,
+    log=print,
+) -> None:
+    """Runs `lenet-blocks tune TUNE_ARGUMENTS` as a chief and `workers` workers, supervised.
+
+    Args:
+        tune_arguments: the `lenet-blocks tune` arguments of every process (without
+            `--workers`); they must name `output_dir` as `--output`.
+        output_dir: the search's output folder (logs go to `output_dir/logs`).
+        workers: int. Number of worker processes (tuner ids `tuner0`, `tuner1`, ...).
+        project_name: the tuner project inside `output_dir/tuner`, watched for progress.
+        max_restarts: int. Restarts allowed per worker after it dies.
+        port: the oracle's port on 127.0.0.1 (default: a free one).
+        timeout: seconds for the whole search (default: none).
+        poll_interval: seconds between checks of the processes.
+        log: where progress lines go.
+
+    Raises:
+        DistributedSearchError: the chief exited with an error or was killed, every worker
+            died with its restarts spent, or the timeout passed. The search's completed trials
+            are kept; the same command resumes it.
+        ValueError: bad `workers` or `max_restarts`.
+    """
+    for name, value, low in (("workers", workers, 1), ("max_restarts", max_restarts, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"`{name}` must be an int >= {low}. Received: {name}={value!r}")
+    output_dir = Path(output_dir)
+    logs = output_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    command = [sys.executable, "-m", "lenet_blocks", "tune", *tune_arguments]
+    chief = _Process("chief", command, worker_environment("chief", port), logs / "chief.log")
+    tuners = [
+        _Process(
+            f"tuner{i}", command, worker_environment(f"tuner{i}", port), logs / f"tuner{i}.log"
+        )
+        for i in range(workers)
+    ]
+    project_dir = output_dir / "tuner" / project_name
+    started = time.monotonic()
+    try:
+        chief.start()
+        for tuner in tuners:
+            tuner.start()
+        _write_processes(logs, port, [chief, *tuners])
+        log(
+            f"Distributed search: chief (oracle on {ORACLE_IP}:{port}, pid {chief.pid}) and "
+            f"{workers} worker(s) ({', '.join(f'{t.tuner_id} pid {t.pid}' for t in tuners)}); "
+            f"logs in {logs}"
+        )
+        _supervise(
+            chief,
+            tuners,
+            project_dir,
+            logs,
+            port,
+            max_restarts,
+            timeout,
+            started,
+            poll_interval,
+            log,
+        )
+    finally:
+        for process in (*tuners, chief):
+            process.stop()
+    log(f"Distributed search finished in {time.monotonic() - started:.0f} s. The chief's report:")
+    log(_chief_report(chief.log_path))
+
+
+def _supervise(
+    chief, tuners, project_dir, logs, port, max_restarts, timeout, started, poll_interval, log
+) -> None:
+    reported: dict[str, str] = {}
+    while True:
+        _report_trials(project_dir, reported, log)
+        chief_code = chief.poll()
+        if chief_code is not None:
+            if chief_code == 0:
+                _report_trials(project_dir, reported, log)
+                return
+            raise DistributedSearchError(
+                f"The chief (oracle) exited with code {chief_code}"
+                f"{' (killed by signal ' + str(-chief_code) + ')' if chief_code < 0 else ''}; "
+                f"the workers were stopped. Completed trials are kept in {project_dir}; the same "
+                f"command resumes the search. Chief's log ({chief.log_path}):\n"
+                f"{_tail(chief.log_path)}"
+            )
+        for tuner in tuners:
+            code = tuner.poll() if tuner.state == "running" else None
+            if code is None:
+                continue
+            if code == 0:
+                tuner.state = "finished"
+            elif tuner.restarts < max_restarts:
+                tuner.restarts += 1
+                log(
+                    f"Worker {tuner.tuner_id} (pid {tuner.pid}) exited with code {code}; "
+                    f"restarting it with the same tuner id ({tuner.restarts}/{max_restarts}): "
+                    "it takes over its unfinished trial."
+                )
+                tuner.start()
+                _write_processes(logs, port, [chief, *tuners])
+            else:
+                tuner.state = "failed"
+                log(
+                    f"Worker {tuner.tuner_id} (pid {tuner.pid}) exited with code {code}, "
+                    f"no restart left (max_restarts={max_restarts}); log: {tuner.log_path}"
+                )
+        failed = [tuner for tuner in tuners if tuner.state == "failed"]
+        if failed and not any(tuner.state == "running" for tuner in tuners):
+            raise DistributedSearchError(
+                f"No worker is left: {', '.join(t.tuner_id for t in failed)} failed after "
+                f"{max_restarts} restart(s) each, so the chief, which would wait for their "
+                f"trials forever, was stopped. Completed trials are kept in {project_dir}; the "
+                f"same command resumes the search. Log of {failed[-1].tuner_id} "
+                f"({failed[-1].log_path}):\n{_tail(failed[-1].log_path)}"
+            )
+        if timeout is not None and time.monotonic() - started > timeout:
+            raise DistributedSearchError(
+                f"The distributed search did not finish within timeout={timeout:g} s; its "
+                f"processes were stopped. Completed trials are kept in {project_dir}; the same "
+                "command resumes the search."
+            )
+        time.sleep(poll_interval)
+
+
+def _report_trials(project_dir: Path, reported: dict[str, str], log) -> None:
+    for trial_id, status in trial_statuses(project_dir).items():
+        if status in ("COMPLETED", "FAILED", "INVALID") and reported.get(trial_id) != status:
+            reported[trial_id] = status
+            done = sum(1 for s in reported.values() if s == "COMPLETED")
+            log(f"Trial {trial_id} {status.lower()} ({done} completed so far)")
+
+
+def _write_processes(logs: Path, port: int, processes: list[_Process]) -> None:
+    artifacts.write_json(
+        logs / "processes.json",
+        {
+            "oracle": f"{ORACLE_IP}:{port}",
+            "launcher_pid": os.getpid(),
+            "processes": {
+                p.tuner_id: {"pid": p.pid, "restarts": p.restarts, "log": str(p.log_path)}
+                for p in processes
+            },
+        },
+    )
+
+
+def _chief_report(path: Path) -> str:
+    """The chief's log from its leaderboard on (the whole tail if it printed none)."""
+    text = path.read_text(errors="replace") if path.exists() else ""
+    start = text.rfind("  rank  trial")
+    return text[start:].rstrip() if start >= 0 else _tail(path)
+
+
+def _tail(path: Path, lines: int = 25) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.rstrip().splitlines()[-lines:])
