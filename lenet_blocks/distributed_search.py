@@ -16,7 +16,7 @@ errors (seen with keras-tuner 1.4.8):
   the launcher stops the chief and raises `DistributedSearchError`;
 - workers of a dead chief wait up to an hour for it: when the chief exits with an error or is
   killed, the launcher stops the workers and raises `DistributedSearchError`;
-- `timeout` bounds the whole search.
+- `timeout` bounds the whole search; Ctrl-C or SIGTERM to the launcher stops every process.
 
 Completed trials are never lost: they are in the tuner directory, and the same command resumes
 the search there (the chief reloads its oracle). Processes are stopped by PID (process group),
@@ -45,7 +45,7 @@ from lenet_blocks import artifacts
 
 __all__ = [
     "DistributedSearchError",
-    "free_port",
+    "free_ports",
     "run_distributed_search",
     "trial_statuses",
     "worker_environment",
@@ -59,11 +59,21 @@ class DistributedSearchError(RuntimeError):
     """The distributed search cannot finish: its chief failed, or every worker did."""
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free now."""
-    with socket.socket() as sock:
-        sock.bind((ORACLE_IP, 0))
-        return sock.getsockname()[1]
+def free_ports(count: int = 1) -> list[int]:
+    """`count` different TCP ports on 127.0.0.1 that are free now.
+
+    Example:
+    >>> len(set(free_ports(3)))
+    3
+    """
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind((ORACLE_IP, 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def worker_environment(tuner_id: str, port: int, ip: str = ORACLE_IP) -> dict[str, str]:
@@ -169,7 +179,7 @@ def run_distributed_search(
     output_dir = Path(output_dir)
     logs = output_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    port = port or free_port()
+    port = port or free_ports()[0]
     command = [sys.executable, "-m", "lenet_blocks", "tune", *tune_arguments]
     chief = _Process("chief", command, worker_environment("chief", port), logs / "chief.log")
     tuners = [
@@ -180,6 +190,7 @@ def run_distributed_search(
     ]
     project_dir = output_dir / "tuner" / project_name
     started = time.monotonic()
+    previous_handler = _stop_on_sigterm()
     try:
         chief.start()
         for tuner in tuners:
@@ -205,8 +216,22 @@ def run_distributed_search(
     finally:
         for process in (*tuners, chief):
             process.stop()
+        if previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
     log(f"Distributed search finished in {time.monotonic() - started:.0f} s. The chief's report:")
     log(_chief_report(chief.log_path))
+
+
+def _stop_on_sigterm():
+    """Makes SIGTERM stop the launcher like Ctrl-C, so its processes are stopped too."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        return signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        return None
 
 
 def _supervise(

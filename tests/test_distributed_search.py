@@ -158,3 +158,15 @@ def test_worker_failing_without_restarts_left_stops_the_search(tmp_path, data_di
 def test_launcher_arguments_are_checked(tmp_path, kwargs, argument):
     with pytest.raises(ValueError, match=f"Received: {argument}"):
         run_distributed_search([], tmp_path, **kwargs)
+
+
+def test_sigterm_to_the_launcher_stops_every_process(tmp_path, data_dir):
+    output = tmp_path / "search"
+    launcher = Launcher(tune_command(output, data_dir, 1, 3, 3), output)
+    launcher.wait_for("tuner0", "Epoch 1/3")
+    children = [launcher.pid_of("chief"), launcher.pid_of("tuner0")]
+    launcher.process.send_signal(signal.SIGTERM)
+    code, stdout = launcher.wait(timeout=60)
+    assert code == 130, stdout
+    assert "interrupted" in stdout
+    assert not any(pid_alive(pid) for pid in children)

@@ -7,7 +7,6 @@ processes on 127.0.0.1 ports. Every process is bounded by a timeout and killed b
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 
@@ -16,6 +15,7 @@ import pytest
 from idx_helpers import make_dataset, write_dataset
 
 import lenet_blocks as lb
+from lenet_blocks.distributed_search import free_ports
 from lenet_blocks.distribution import (
     configure_cpu_devices,
     is_chief,
@@ -50,16 +50,6 @@ def tf_config(ports, index):
             "task": {"type": "worker", "index": index},
         }
     )
-
-
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
 
 
 def start(args, env=None):
