@@ -156,11 +156,39 @@ def test_checkpoint_with_other_settings_is_refused(tmp_path, tiny_data):
         ({"learning_rate": 0.0}, "learning_rate"),
         ({"momentum": 1.5}, "momentum"),
         ({"validation_split": 0.0}, "validation_split"),
+        ({"lr_schedule": "step"}, "lr_schedule"),
+        ({"augmentation": "flip"}, "augmentation"),
     ],
 )
 def test_bad_setting_names_argument(kwargs, argument):
     with pytest.raises(ValueError, match=rf"`{argument}` must .*Received: {argument}="):
         resolve_settings(**kwargs)
+
+
+def test_cosine_schedule_and_augmentation_are_recorded_and_saved(tmp_path, tiny_data):
+    metrics = train(
+        tmp_path / "run",
+        data=tiny_data,
+        epochs=2,
+        optimizer="adam",
+        learning_rate=0.01,
+        lr_schedule="cosine",
+        augmentation="translate",
+        verbose=0,
+    )
+    assert metrics["epochs"] == 2
+    assert metrics["settings"]["lr_schedule"] == "cosine"
+    assert metrics["settings"]["augmentation"] == "translate"
+    model = lb.load_model(tmp_path / "run" / "model.keras")
+    assert model.layers[1].name == "augment_translation"
+    assert model.count_params() == metrics["parameters"] == 44426
+    # The schedule ran to its end: the saved optimizer's rate is far below the initial 0.01.
+    assert float(model.optimizer.learning_rate) < 0.01 * 0.2
+
+
+def test_preset_training_entry_gives_schedule_and_augmentation_defaults():
+    settings = resolve_settings("notebook")
+    assert (settings["lr_schedule"], settings["augmentation"]) == ("constant", "none")
 
 
 @pytest.mark.integration
