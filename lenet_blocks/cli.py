@@ -57,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
         "multi-worker from TF_CONFIG; --batch-size is the global batch (default none)",
     )
     train.add_argument(
+        "--steps-per-execution",
+        type=int,
+        default=1,
+        help="training steps per call of the compiled train function: faster on a CPU, "
+        "coarser progress (default 1)",
+    )
+    train.add_argument(
         "--cpu-devices",
         type=int,
         default=1,
@@ -200,6 +207,7 @@ def run_train(args: argparse.Namespace) -> None:
         overwrite=args.overwrite,
         verbose="auto" if args.verbose is None else args.verbose,
         distribution=args.distribution,
+        steps_per_execution=args.steps_per_execution,
     )
 
 

@@ -186,6 +186,15 @@ def test_cosine_schedule_and_augmentation_are_recorded_and_saved(tmp_path, tiny_
     assert float(model.optimizer.learning_rate) < 0.01 * 0.2
 
 
+def test_steps_per_execution_computes_the_same_run(tmp_path, tiny_data):
+    one = train(tmp_path / "one", data=tiny_data, epochs=2, verbose=0)
+    many = train(tmp_path / "many", data=tiny_data, epochs=2, steps_per_execution=4, verbose=0)
+    assert many["settings"] == one["settings"]
+    assert many["test_loss"] == pytest.approx(one["test_loss"], rel=1e-5)
+    with pytest.raises(ValueError, match="Received: steps_per_execution=0"):
+        train(tmp_path / "bad", data=tiny_data, steps_per_execution=0)
+
+
 def test_preset_training_entry_gives_schedule_and_augmentation_defaults():
     settings = resolve_settings("notebook")
     assert (settings["lr_schedule"], settings["augmentation"]) == ("constant", "none")
