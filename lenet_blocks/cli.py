@@ -134,7 +134,6 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument(
         "--max-restarts",
         type=int,
-        default=2,
         help="with --workers: restarts per worker after it dies (default 2)",
     )
     tune.add_argument(
@@ -239,6 +238,10 @@ def run_tune(args: argparse.Namespace) -> None:
     if args.workers:
         run_distributed_tune(args)
         return
+    for option in ("max_restarts", "oracle_port", "timeout"):
+        if getattr(args, option) is not None:
+            flag = "--" + option.replace("_", "-")
+            raise ValueError(f"`{flag}` only applies with `--workers N`. Received: {flag} alone")
     from lenet_blocks.search import run_search
 
     run_search(
@@ -261,10 +264,28 @@ def run_distributed_tune(args: argparse.Namespace) -> None:
     import shutil
     from pathlib import Path
 
+    from lenet_blocks.datasets import load_fashion_mnist
     from lenet_blocks.distributed_search import run_distributed_search
+    from lenet_blocks.tuning import HyperLeNet
 
-    if args.workers < 0:
-        raise ValueError(f"`--workers` must be >= 0. Received: --workers {args.workers}")
+    # Every process would fail on these: say so once, here, before starting any.
+    checks = [
+        ("--workers", args.workers, args.workers >= 1),
+        ("--max-trials", args.max_trials, args.max_trials >= 1),
+        ("--epochs", args.epochs, args.epochs >= 1),
+        ("--max-restarts", args.max_restarts, args.max_restarts is None or args.max_restarts >= 0),
+        (
+            "--oracle-port",
+            args.oracle_port,
+            args.oracle_port is None or 0 < args.oracle_port < 65536,
+        ),
+        ("--timeout", args.timeout, args.timeout is None or args.timeout > 0),
+    ]
+    for flag, value, valid in checks:
+        if not valid:
+            raise ValueError(f"`{flag}` is out of range. Received: {flag} {value}")
+    HyperLeNet(fixed=parse_fixed(args.fixed))  # checks the names and values
+    load_fashion_mnist(args.data_dir)  # finds (or downloads) the data once, for every process
     if args.overwrite:  # once, here: a process deleting the shared project would lose trials
         shutil.rmtree(Path(args.output) / "tuner" / args.project_name, ignore_errors=True)
     tune_arguments = [
@@ -281,7 +302,7 @@ def run_distributed_tune(args: argparse.Namespace) -> None:
         args.output,
         workers=args.workers,
         project_name=args.project_name,
-        max_restarts=args.max_restarts,
+        max_restarts=2 if args.max_restarts is None else args.max_restarts,
         port=args.oracle_port,
         timeout=args.timeout,
     )
@@ -346,6 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Runs the CLI; returns the exit status (0 ok, 1 failure, 2 bad usage or input, 130 Ctrl-C)."""
     args = build_parser().parse_args(argv)
     from lenet_blocks.distributed_search import DistributedSearchError
+    from lenet_blocks.distribution import WorkerLostError
     from lenet_blocks.export import ExportError
     from lenet_blocks.search import SearchFailedError
     from lenet_blocks.training import NonFiniteLossError
@@ -355,7 +377,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, FileExistsError, ValueError) as error:
         print(f"lenet-blocks {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except (NonFiniteLossError, SearchFailedError, ExportError, DistributedSearchError) as error:
+    except (
+        NonFiniteLossError,
+        SearchFailedError,
+        ExportError,
+        DistributedSearchError,
+        WorkerLostError,
+    ) as error:
         print(f"lenet-blocks {args.command}: error: {error}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:

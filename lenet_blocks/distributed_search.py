@@ -12,8 +12,10 @@ errors (seen with keras-tuner 1.4.8):
 - a worker that dies (any non-zero exit, a kill) leaves its trial RUNNING and the chief waiting
   for it forever: the launcher restarts it with the same tuner id, which hands it the orphaned
   trial, up to `max_restarts` times per worker;
-- a chief whose workers are all gone waits forever: once no worker is left (restarts spent),
-  the launcher stops the chief and raises `DistributedSearchError`;
+- a chief whose workers are all gone waits forever: once no worker is left (restarts spent)
+  while the search has trials to run, or a dead worker's trial is still running, the launcher
+  stops the chief and raises `DistributedSearchError` (a worker that failed without holding a
+  trial, while the others finished the search, lets the chief finish);
 - workers of a dead chief wait up to an hour for it: when the chief exits with an error or is
   killed, the launcher stops the workers and raises `DistributedSearchError`;
 - `timeout` bounds the whole search; Ctrl-C or SIGTERM to the launcher stops every process.
@@ -30,6 +32,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -77,9 +80,16 @@ def free_ports(count: int = 1) -> list[int]:
 
 
 def worker_environment(tuner_id: str, port: int, ip: str = ORACLE_IP) -> dict[str, str]:
-    """The environment of one search process: KerasTuner's three variables on top of ours."""
+    """The environment of one search process: KerasTuner's three variables on top of ours.
+
+    The processes share the machine's GPUs: each allocates GPU memory as it needs it
+    (`TF_FORCE_GPU_ALLOW_GROWTH`), and the chief, which trains nothing, sees no GPU.
+    """
+    gpu = {"CUDA_VISIBLE_DEVICES": ""} if "chief" in tuner_id else {}
     return {
         **os.environ,
+        **gpu,
+        "TF_FORCE_GPU_ALLOW_GROWTH": "true",
         "KERASTUNER_TUNER_ID": tuner_id,
         "KERASTUNER_ORACLE_IP": ip,
         "KERASTUNER_ORACLE_PORT": str(port),
@@ -126,19 +136,42 @@ class _Process:
     def poll(self) -> int | None:
         return self.process.poll() if self.process else None
 
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        for sig, wait_s in ((signal.SIGTERM, STOP_GRACE_S), (signal.SIGKILL, None)):
-            try:
+    def signal_group(self, sig: int) -> None:
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):  # already gone
                 os.killpg(self.process.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                self.process.wait(timeout=wait_s)
-                return
-            except subprocess.TimeoutExpired:
+
+
+def stop_processes(processes: Sequence[_Process], grace: float = STOP_GRACE_S) -> None:
+    """Stops every process group: SIGTERM to all, then SIGKILL to those alive after `grace` s.
+
+    Ctrl-C and SIGTERM are ignored meanwhile, so a second interrupt cannot leave processes
+    running.
+    """
+    ignored = _ignore_interrupts()
+    try:
+        for process in processes:
+            process.signal_group(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for process in processes:
+            if process.process is None:
                 continue
+            try:
+                process.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.signal_group(signal.SIGKILL)
+                process.process.wait()
+    finally:
+        for sig, handler in ignored.items():
+            signal.signal(sig, handler)
+
+
+def _ignore_interrupts() -> dict:
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError):  # not the main thread: signals stay as they are
+            previous[sig] = signal.signal(sig, signal.SIG_IGN)
+    return previous
 
 
 def run_distributed_search(
@@ -214,8 +247,7 @@ def run_distributed_search(
             log,
         )
     finally:
-        for process in (*tuners, chief):
-            process.stop()
+        stop_processes([*tuners, chief])
         if previous_handler is not None:
             signal.signal(signal.SIGTERM, previous_handler)
     log(f"Distributed search finished in {time.monotonic() - started:.0f} s. The chief's report:")
@@ -275,13 +307,15 @@ def _supervise(
                 )
         failed = [tuner for tuner in tuners if tuner.state == "failed"]
         if failed and not any(tuner.state == "running" for tuner in tuners):
-            raise DistributedSearchError(
-                f"No worker is left: {', '.join(t.tuner_id for t in failed)} failed after "
-                f"{max_restarts} restart(s) each, so the chief, which would wait for their "
-                f"trials forever, was stopped. Completed trials are kept in {project_dir}; the "
-                f"same command resumes the search. Log of {failed[-1].tuner_id} "
-                f"({failed[-1].log_path}):\n{_tail(failed[-1].log_path)}"
-            )
+            stranded = _stranded_trials(project_dir, tuners)
+            if stranded is not None:
+                raise DistributedSearchError(
+                    f"No worker is left: {', '.join(t.tuner_id for t in failed)} failed after "
+                    f"{max_restarts} restart(s) each, and {stranded}; the chief, which would "
+                    f"wait forever, was stopped. Completed trials are kept in {project_dir}; "
+                    f"the same command resumes the search. Log of {failed[-1].tuner_id} "
+                    f"({failed[-1].log_path}):\n{_tail(failed[-1].log_path)}"
+                )
         if timeout is not None and time.monotonic() - started > timeout:
             raise DistributedSearchError(
                 f"The distributed search did not finish within timeout={timeout:g} s; its "
@@ -289,6 +323,30 @@ def _supervise(
                 "command resumes the search."
             )
         time.sleep(poll_interval)
+
+
+def _stranded_trials(project_dir: Path, tuners: Sequence[_Process]) -> str | None:
+    """Why the chief cannot finish now that no worker runs, or `None` if it is finishing.
+
+    A worker exits with 0 only once the oracle has no trial left to give; after that the chief
+    only waits for the trials still running. The oracle records them per tuner id in
+    `oracle.json` (saved just before a finished trial is dropped from it, so a finished trial
+    may still be listed: its own status says it is done).
+    """
+    if not any(tuner.state == "finished" for tuner in tuners):
+        return "the search still has trials to run"
+    failed = {tuner.tuner_id for tuner in tuners if tuner.state == "failed"}
+    try:
+        ongoing = json.loads((project_dir / "oracle.json").read_text())["ongoing_trials"]
+    except (OSError, ValueError, KeyError):
+        ongoing = {}
+    statuses = trial_statuses(project_dir)
+    held = sorted(
+        f"trial {trial} ({tuner_id})"
+        for tuner_id, trial in ongoing.items()
+        if tuner_id in failed and statuses.get(trial) not in ("COMPLETED", "FAILED", "INVALID")
+    )
+    return f"{', '.join(held)} will never finish" if held else None
 
 
 def _report_trials(project_dir: Path, reported: dict[str, str], log) -> None:

@@ -34,6 +34,7 @@ import tensorflow as tf
 
 __all__ = [
     "DISTRIBUTIONS",
+    "WorkerLostError",
     "configure_cpu_devices",
     "fit_multi_worker",
     "is_chief",
@@ -42,6 +43,10 @@ __all__ = [
 ]
 
 DISTRIBUTIONS = ("none", "mirrored", "multi-worker")
+
+
+class WorkerLostError(RuntimeError):
+    """A worker of a multi-worker run left the cluster; the others cannot go on."""
 
 
 def parse_tf_config(config: dict | str | None = None) -> tuple[str, int, int]:
@@ -200,6 +205,7 @@ def fit_multi_worker(
         loss_sum = keras.metrics.Sum(name="loss_sum")
         sample_count = keras.metrics.Sum(name="samples")
         model.optimizer.build(model.trainable_variables)
+    _check_same_initial_epoch(strategy, initial_epoch)
     train_batches = strategy.experimental_distribute_dataset(_sharded(train_data))
     validation_batches = strategy.experimental_distribute_dataset(_sharded(validation_data))
     steps = int(train_data.cardinality())
@@ -254,23 +260,60 @@ def fit_multi_worker(
         epochs=epochs,
         steps=steps,
     )
-    callback_list.on_train_begin()
-    for epoch in range(initial_epoch, epochs):
-        reset()
-        callback_list.on_epoch_begin(epoch)
-        for step, batch in enumerate(train_batches):
-            callback_list.on_train_batch_begin(step)
-            train_step(batch)
-            callback_list.on_train_batch_end(step, results())
+    try:
+        callback_list.on_train_begin()
+        for epoch in range(initial_epoch, epochs):
+            reset()
+            callback_list.on_epoch_begin(epoch)
+            for step, batch in enumerate(train_batches):
+                callback_list.on_train_batch_begin(step)
+                train_step(batch)
+                callback_list.on_train_batch_end(step, results())
+                if model.stop_training:
+                    break
+            logs = results()
+            reset()
+            for batch in validation_batches:
+                test_step(batch)
+            logs.update(results("val_"))
+            callback_list.on_epoch_end(epoch, logs)
             if model.stop_training:
                 break
-        logs = results()
-        reset()
-        for batch in validation_batches:
-            test_step(batch)
-        logs.update(results("val_"))
-        callback_list.on_epoch_end(epoch, logs)
-        if model.stop_training:
-            break
-    callback_list.on_train_end()
+        callback_list.on_train_end()
+    except (
+        tf.errors.UnavailableError,
+        tf.errors.AbortedError,
+        tf.errors.InternalError,
+        tf.errors.DeadlineExceededError,
+        tf.errors.CancelledError,
+    ) as error:
+        raise WorkerLostError(
+            "A worker left the cluster, so the collective operations of the others were "
+            f"aborted ({type(error).__name__}). Start every worker again with the same "
+            "command: they resume after the last completed epoch."
+        ) from None
     return {key: list(values) for key, values in history.history.items()}
+
+
+def _check_same_initial_epoch(strategy: tf.distribute.Strategy, initial_epoch: int) -> None:
+    """Raises `ValueError` (on every worker alike) unless all workers resume from one epoch."""
+
+    @tf.function
+    def sums():
+        value = strategy.run(lambda: tf.constant(float(initial_epoch)))
+        squares = strategy.run(lambda: tf.constant(float(initial_epoch) ** 2))
+        return (
+            strategy.reduce("SUM", value, axis=None),
+            strategy.reduce("SUM", squares, axis=None),
+        )
+
+    total, total_of_squares = (float(x) for x in sums())
+    replicas = strategy.num_replicas_in_sync
+    # All equal exactly when n * sum(x^2) == sum(x)^2.
+    if abs(replicas * total_of_squares - total**2) > 0.5:
+        raise ValueError(
+            "The workers resumed from different epochs (mean "
+            f"{total / replicas:g}; this one {initial_epoch}): their checkpoints differ. The "
+            "output directory must be one directory that every worker reads (a shared "
+            f"filesystem). Received: initial_epoch={initial_epoch} on this worker"
+        )

@@ -82,6 +82,13 @@ def run_search(
     Raises:
         SearchFailedError: if no trial completed (every model was over budget, say).
     """
+    if overwrite and is_search_worker():
+        raise ValueError(
+            "A worker of a distributed search must not overwrite the shared tuner project (it "
+            "would delete the chief's trials); start afresh by clearing it once, before the "
+            "processes start (`lenet-blocks tune --workers N --overwrite` does). "
+            f"Received: overwrite=True with KERASTUNER_TUNER_ID={os.environ['KERASTUNER_TUNER_ID']}"
+        )
     output_dir = Path(output_dir)
     (x_train, y_train), (x_test, y_test) = (
         data if data is not None else load_fashion_mnist(data_dir)

@@ -45,6 +45,7 @@ OPTIMIZERS = {
     "adamw": keras.optimizers.AdamW,
     "rmsprop": keras.optimizers.RMSprop,
 }
+SETTING_DEFAULTS = {"lr_schedule": "constant", "augmentation": "none"}
 CHECKPOINT_DIR = "checkpoint"
 STATE_FILE = "state.json"
 
@@ -74,7 +75,7 @@ def resolve_settings(
     >>> settings["optimizer"], settings["learning_rate"], settings["epochs"]
     ('sgd', 0.9, 5)
     """
-    defaults = {"lr_schedule": "constant", "augmentation": "none", **get_preset(preset)["training"]}
+    defaults = with_setting_defaults(get_preset(preset)["training"])
     given = {
         "epochs": epochs,
         "batch_size": batch_size,
@@ -110,6 +111,19 @@ def resolve_settings(
             f"`validation_split` must be in (0, 1). Received: validation_split={validation_split!r}"
         )
     return settings
+
+
+def with_setting_defaults(settings: dict) -> dict:
+    """`settings` with the defaults of settings added after a run may have been made.
+
+    A run recorded before `lr_schedule` and `augmentation` existed used their defaults, so it
+    is still the same run (and resumes) with this version.
+
+    Example:
+    >>> with_setting_defaults({"epochs": 5})
+    {'lr_schedule': 'constant', 'augmentation': 'none', 'epochs': 5}
+    """
+    return {**SETTING_DEFAULTS, **settings}
 
 
 def _is_positive_int(value) -> bool:
@@ -324,7 +338,6 @@ def train(
             "`steps_per_execution` must be a positive int. "
             f"Received: steps_per_execution={steps_per_execution!r}"
         )
-    strategy = make_strategy(distribution)  # before any other TensorFlow op, as TF asks
     chief = distribution != "multi-worker" or is_chief()
     output_dir = Path(output_dir)
     checkpoint = EpochCheckpoint(output_dir / CHECKPOINT_DIR, settings, write=chief)
@@ -333,7 +346,7 @@ def train(
         (output_dir / "metrics.json").unlink(missing_ok=True)
     elif (output_dir / "metrics.json").exists():
         finished = json.loads((output_dir / "metrics.json").read_text())
-        if finished["settings"] != json.loads(json.dumps(settings)):
+        if with_setting_defaults(finished["settings"]) != json.loads(json.dumps(settings)):
             raise FileExistsError(
                 f"{output_dir} holds a finished run with other settings: {finished['settings']}. "
                 "Pass `overwrite=True` (`--overwrite`) to replace it, or choose another output "
@@ -346,6 +359,7 @@ def train(
                 "(`--overwrite`) to train again."
             )
         return finished
+    strategy = make_strategy(distribution)  # before any TensorFlow op, as TensorFlow asks
     (x_train, y_train), (x_test, y_test) = (
         data if data is not None else load_fashion_mnist(data_dir)
     )
@@ -368,7 +382,7 @@ def train(
         stop_on_non_finite,
         checkpoint,
     ]
-    if tensorboard_dir is not None:
+    if tensorboard_dir is not None and chief:
         run_callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir)))
     run_callbacks.extend(callbacks or [])
     batch = settings["batch_size"]
@@ -496,7 +510,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         if not state_path.exists():
             return 0
         state = json.loads(state_path.read_text())
-        if state["settings"] != self.settings:
+        if with_setting_defaults(state["settings"]) != self.settings:
             raise ValueError(
                 f"The checkpoint in {self.directory} was made with other settings: "
                 f"{state['settings']} (now {self.settings}). Pass `overwrite=True` "

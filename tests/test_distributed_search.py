@@ -5,6 +5,7 @@ stopped by process group. Processes are killed with SIGKILL through the PIDs the
 records in `OUTPUT/logs/processes.json`.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -21,6 +22,20 @@ from lenet_blocks.distributed_search import run_distributed_search, trial_status
 pytestmark = pytest.mark.tensorflow_only
 
 TIMEOUT_S = 300
+
+
+@pytest.fixture
+def launch():
+    """Starts launchers; whatever the test asserted, none of their processes outlives it."""
+    launchers = []
+
+    def start_launcher(command, output):
+        launchers.append(Launcher(command, output))
+        return launchers[-1]
+
+    yield start_launcher
+    for launcher in launchers:
+        launcher.kill_everything()
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +67,17 @@ class Launcher:
             self.process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
+
+    def kill_everything(self):
+        """SIGKILLs the launcher and every process group it recorded (they are not its group)."""
+        groups = [self.process.pid]
+        path = self.output / "logs" / "processes.json"
+        if path.exists():
+            groups += [p["pid"] for p in json.loads(path.read_text())["processes"].values()]
+        for pid in groups:
+            with contextlib.suppress(ProcessLookupError):  # already gone
+                os.killpg(pid, signal.SIGKILL)
+        self.process.wait()
 
     def wait(self, timeout=TIMEOUT_S):
         try:
@@ -91,9 +117,9 @@ def pid_alive(pid):
     return True
 
 
-def test_chief_and_two_workers_complete_every_trial_exactly_once(tmp_path, data_dir):
+def test_chief_and_two_workers_complete_every_trial_exactly_once(tmp_path, data_dir, launch):
     output = tmp_path / "search"
-    launcher = Launcher(tune_command(output, data_dir, 2, 4, 2), output)
+    launcher = launch(tune_command(output, data_dir, 2, 4, 2), output)
     code, stdout = launcher.wait()
     assert code == 0, stdout
     statuses = trial_statuses(output / "tuner" / "lenet")
@@ -107,11 +133,13 @@ def test_chief_and_two_workers_complete_every_trial_exactly_once(tmp_path, data_
         assert (output / name).exists()
 
 
-def test_worker_killed_mid_trial_is_restarted_and_finishes_its_trial(tmp_path, data_dir):
+def test_worker_killed_mid_trial_is_restarted_and_finishes_its_trial(tmp_path, data_dir, launch):
     output = tmp_path / "search"
     command = tune_command(output, data_dir, 2, 3, 3)
-    launcher = Launcher(command, output)
+    launcher = launch(command, output)
     launcher.wait_for("tuner0", "Epoch 1/3")
+    oracle = json.loads((output / "tuner" / "lenet" / "oracle.json").read_text())
+    assert "tuner0" in oracle["ongoing_trials"]  # tuner0 is inside a trial
     os.killpg(launcher.pid_of("tuner0"), signal.SIGKILL)
     code, stdout = launcher.wait()
     assert code == 0, stdout
@@ -123,9 +151,9 @@ def test_worker_killed_mid_trial_is_restarted_and_finishes_its_trial(tmp_path, d
     assert trainings_started(launcher, "tuner0", 3) >= 2
 
 
-def test_killed_chief_is_a_clear_error_in_bounded_time(tmp_path, data_dir):
+def test_killed_chief_is_a_clear_error_in_bounded_time(tmp_path, data_dir, launch):
     output = tmp_path / "search"
-    launcher = Launcher(tune_command(output, data_dir, 2, 6, 3), output)
+    launcher = launch(tune_command(output, data_dir, 2, 6, 3), output)
     launcher.wait_for("tuner0", "Epoch 1/3")
     workers = [launcher.pid_of("tuner0"), launcher.pid_of("tuner1")]
     os.killpg(launcher.pid_of("chief"), signal.SIGKILL)
@@ -139,10 +167,10 @@ def test_killed_chief_is_a_clear_error_in_bounded_time(tmp_path, data_dir):
     assert not any(pid_alive(pid) for pid in workers)
 
 
-def test_worker_failing_without_restarts_left_stops_the_search(tmp_path, data_dir):
+def test_worker_failing_without_restarts_left_stops_the_search(tmp_path, data_dir, launch):
     output = tmp_path / "search"
     command = tune_command(output, data_dir, 1, 3, 3, "--max-restarts", "0")
-    launcher = Launcher(command, output)
+    launcher = launch(command, output)
     launcher.wait_for("tuner0", "Epoch 1/3")
     chief = launcher.pid_of("chief")
     os.killpg(launcher.pid_of("tuner0"), signal.SIGKILL)
@@ -160,9 +188,9 @@ def test_launcher_arguments_are_checked(tmp_path, kwargs, argument):
         run_distributed_search([], tmp_path, **kwargs)
 
 
-def test_sigterm_to_the_launcher_stops_every_process(tmp_path, data_dir):
+def test_sigterm_to_the_launcher_stops_every_process(tmp_path, data_dir, launch):
     output = tmp_path / "search"
-    launcher = Launcher(tune_command(output, data_dir, 1, 3, 3), output)
+    launcher = launch(tune_command(output, data_dir, 1, 3, 3), output)
     launcher.wait_for("tuner0", "Epoch 1/3")
     children = [launcher.pid_of("chief"), launcher.pid_of("tuner0")]
     launcher.process.send_signal(signal.SIGTERM)
@@ -170,3 +198,44 @@ def test_sigterm_to_the_launcher_stops_every_process(tmp_path, data_dir):
     assert code == 130, stdout
     assert "interrupted" in stdout
     assert not any(pid_alive(pid) for pid in children)
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--max-restarts", "1"], "`--max-restarts` only applies with `--workers N`"),
+        (["--workers", "2", "--fixed", "colour=red"], "colour"),
+        (["--workers", "2", "--timeout", "0"], "`--timeout` is out of range"),
+    ],
+)
+def test_bad_launcher_arguments_fail_before_any_process_starts(tmp_path, data_dir, extra, message):
+    output = tmp_path / "search"
+    command = [sys.executable, "-m", "lenet_blocks", "tune", "--output", str(output)]
+    result = subprocess.run(
+        [*command, "--data-dir", str(data_dir), *extra],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not (output / "logs").exists()
+
+
+def test_a_worker_may_not_overwrite_the_shared_project(tmp_path, data_dir):
+    env = {
+        **os.environ,
+        "KERASTUNER_TUNER_ID": "tuner0",
+        "KERASTUNER_ORACLE_IP": "127.0.0.1",
+        "KERASTUNER_ORACLE_PORT": "1",
+    }
+    command = [sys.executable, "-m", "lenet_blocks", "tune", "--output", str(tmp_path)]
+    result = subprocess.run(
+        [*command, "--data-dir", str(data_dir), "--overwrite"],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        env=env,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "must not overwrite the shared tuner project" in result.stderr

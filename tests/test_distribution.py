@@ -9,6 +9,8 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
+import time
 
 import numpy as np
 import pytest
@@ -53,28 +55,38 @@ def tf_config(ports, index):
 
 
 def start(args, env=None):
-    return subprocess.Popen(
-        [sys.executable, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, **(env or {})},
-        start_new_session=True,
-    )
+    """Starts `python ARGS` in its own process group, its output going to a file."""
+    log = tempfile.NamedTemporaryFile("w", suffix=".log", delete=False)  # noqa: SIM115
+    with log:
+        process = subprocess.Popen(
+            [sys.executable, *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
+    process.log_path = log.name
+    return process
 
 
 def finish(processes, timeout=TIMEOUT_S):
-    """Waits for every process (bounded); kills the rest by PID on a timeout."""
-    outputs = []
+    """Waits for every process (one deadline); kills the rest by PID; returns their outputs."""
+    deadline = time.monotonic() + timeout
     try:
         for process in processes:
-            output, _ = process.communicate(timeout=timeout)
-            outputs.append(output)
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        pass
     finally:
         for process in processes:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+    outputs = []
+    for process in processes:
+        with open(process.log_path) as log:
+            outputs.append(log.read())
+        os.unlink(process.log_path)
     return outputs
 
 
@@ -266,32 +278,44 @@ def test_mirrored_run_resumes_after_a_kill(tmp_path, data_dir, single_run):
 # -- two workers on 127.0.0.1 ---------------------------------------------------------------
 
 
-def start_workers(run, data_dir, script=None):
+def start_workers(run, data_dir, scripts=(None, None), outputs=None):
+    """Two workers on free 127.0.0.1 ports; `scripts[i]`: worker i runs it instead of the CLI."""
     ports = free_ports(2)
     processes = []
-    for index in range(2):
+    for index, script in enumerate(scripts):
+        output = run if outputs is None else outputs[index]
         env = {"TF_CONFIG": tf_config(ports, index)}
         if script is None:
-            args = train_command(run, data_dir, "--distribution", "multi-worker")
+            args = train_command(output, data_dir, "--distribution", "multi-worker")
         else:
-            args = ["-c", script, str(run), str(data_dir), "multi-worker", "1"]
+            args = ["-c", script, str(output), str(data_dir), "multi-worker", "1"]
         processes.append(start(args, env))
     return processes
 
 
 def test_two_workers_train_like_one_and_only_the_chief_writes(tmp_path, data_dir, single_run):
-    run = tmp_path / "workers"
-    chief_log, worker_log = finish(start_workers(run, data_dir))
+    run, worker_output = tmp_path / "workers", tmp_path / "worker1"
+    chief_log, worker_log = finish(start_workers(run, data_dir, outputs=(run, worker_output)))
     assert "Epoch 2/2" in chief_log and "Epoch 2/2" in worker_log, chief_log + worker_log
     assert_same_run_as(run, single_run, replicas=2, workers=2, same_batches=True)
+    assert not worker_output.exists() or not any(worker_output.iterdir())
 
 
 def test_two_workers_resume_after_both_are_killed(tmp_path, data_dir, single_run):
     run = tmp_path / "workers"
-    logs = finish(start_workers(run, data_dir, script=KILL_AFTER_FIRST_EPOCH))
+    logs = finish(start_workers(run, data_dir, scripts=(KILL_AFTER_FIRST_EPOCH,) * 2))
     state = json.loads((run / "checkpoint" / "state.json").read_text())
     assert state["epochs_done"] == 1, logs
     chief_log, worker_log = finish(start_workers(run, data_dir))
     for log in (chief_log, worker_log):
         assert "after epoch 1" in log and "Epoch 1/2" not in log, log
     assert_same_run_as(run, single_run, replicas=2, workers=2, same_batches=True)
+
+
+def test_a_lost_worker_stops_the_other_with_a_clear_error(tmp_path, data_dir):
+    run = tmp_path / "workers"
+    chief, worker = start_workers(run, data_dir, scripts=(None, KILL_AFTER_FIRST_EPOCH))
+    chief_log, _ = finish([chief, worker])
+    assert chief.returncode == 1, chief_log
+    assert "A worker left the cluster" in chief_log and "Traceback" not in chief_log
+    assert json.loads((run / "checkpoint" / "state.json").read_text())["epochs_done"] == 1

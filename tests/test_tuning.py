@@ -369,8 +369,10 @@ def test_cosine_schedule_decays_the_learning_rate_to_zero_over_fit():
         on_epoch_begin=lambda epoch, logs: rates.append(float(model.optimizer.learning_rate))
     )
     hypermodel.fit(hp, model, x, y, epochs=3, callbacks=[recorder], verbose=0)
-    # The tuner's callbacks run first; the schedule sets each epoch's rate after them.
+    # The recorder runs before the schedule: it sees the rate of the previous step.
     assert rates[0] == pytest.approx(0.002)
+    assert 0.002 * 0.5 < rates[1] < 0.002  # decayed during epoch 1 (of 3)
+    assert rates[2] < rates[1]
     assert float(model.optimizer.learning_rate) < 0.002 * 0.1
 
 
