@@ -62,6 +62,7 @@ FILTERS = {"filters_1": (6, 12, 24, 48), "filters_2": (16, 32, 64, 128), "filter
 KERNEL_SIZES = (3, 5, 7)
 PADDINGS = ("valid", "same")
 BLOCK_POOLINGS = ("max", "avg")
+GLOBAL_POOLINGS = ("none", "avg")
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "elu", "gelu")
 CLASSIFIER_ACTIVATIONS = ("sigmoid", "softmax")
 UNITS = {"units_1": (60, 120, 240, 480), "units_2": (42, 84, 168, 336)}
@@ -131,6 +132,13 @@ HYPERPARAMETERS: dict[str, Hyperparameter] = {
     "block_pooling": Hyperparameter(
         "max", _listed(BLOCK_POOLINGS), None, "Subsampling in each block (2x2, stride 2)."
     ),
+    "global_pooling": Hyperparameter(
+        "none",
+        _listed(GLOBAL_POOLINGS),
+        None,
+        "Global pooling of the last block's feature maps before the dense head (`'avg'`: "
+        "`build_lenet(pooling='avg')`, the head then sees one value per filter).",
+    ),
     "batch_norm": Hyperparameter(
         False, "True, False", None, "Batch normalization after each convolution."
     ),
@@ -187,6 +195,7 @@ _CATEGORICAL = {
     "blocks": BLOCKS,
     "padding": PADDINGS,
     "block_pooling": BLOCK_POOLINGS,
+    "global_pooling": GLOBAL_POOLINGS,
     "augmentation": AUGMENTATIONS,
     "optimizer": OPTIMIZERS,
     "lr_schedule": LR_SCHEDULES,
@@ -360,6 +369,7 @@ class HyperLeNet(keras_tuner.HyperModel):
         kernel_size = self._choice(hp, "kernel_size", KERNEL_SIZES)
         padding = self._choice(hp, "padding", PADDINGS)
         block_pooling = self._choice(hp, "block_pooling", BLOCK_POOLINGS)
+        global_pooling = self._choice(hp, "global_pooling", GLOBAL_POOLINGS)
         batch_norm = self._boolean(hp, "batch_norm")
         activation = self._choice(hp, "activation", ACTIVATIONS)
         classifier_activation = self._choice(hp, "classifier_activation", CLASSIFIER_ACTIVATIONS)
@@ -388,6 +398,7 @@ class HyperLeNet(keras_tuner.HyperModel):
             "kernel_size": kernel_size,
             "padding": tuple(paddings),
             "block_pooling": block_pooling,
+            "pooling": None if global_pooling == "none" else global_pooling,
             "units": tuple(units),
             "dropout": dropout,
             "batch_norm": batch_norm,

@@ -174,6 +174,7 @@ OVERRIDES = {
     "kernel_size": ({}, 3),
     "padding": ({}, "same"),
     "block_pooling": ({}, "avg"),
+    "global_pooling": ({}, "avg"),
     "batch_norm": ({}, True),
     "activation": ({}, "relu"),
     "classifier_activation": ({}, "softmax"),
