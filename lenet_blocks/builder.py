@@ -70,7 +70,8 @@ def build_lenet(
         input_shape: `(height, width, channels)`. Height and width may be `None` when
             `include_top=False` or a global `pooling` is set. Preset default: `(28, 28, 1)`.
         pooling: `None`, `"avg"` or `"max"`. Global pooling after the convolution blocks
-            (then the head, if any, sees a vector and accepts any image size).
+            (then the head, if any, sees a vector and accepts any image size). `None` keeps
+            the preset's: none, except `"avg"` for `tuned_gap`.
         classes: int. Number of classes of the head.
         classifier_activation: str or `None`. Activation of the head's output layer
             (`"softmax"`, `"sigmoid"`, ...); `None` returns logits.
@@ -104,6 +105,8 @@ def build_lenet(
     """
     config = get_preset(preset)["model"]
     architecture = config.pop("architecture", None)
+    preset_pooling = config.pop("pooling", None)
+    pooling = preset_pooling if pooling is None else pooling
     given = {
         "input_shape": input_shape,
         "classifier_activation": classifier_activation,

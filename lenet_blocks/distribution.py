@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 DISTRIBUTIONS = ("none", "mirrored", "multi-worker")
+LOG_EVERY = 32  # steps between the training logs of `fit_multi_worker` (one collective read)
 
 
 class WorkerLostError(RuntimeError):
@@ -265,10 +266,16 @@ def fit_multi_worker(
         for epoch in range(initial_epoch, epochs):
             reset()
             callback_list.on_epoch_begin(epoch)
+            batch_logs = {}
             for step, batch in enumerate(train_batches):
                 callback_list.on_train_batch_begin(step)
                 train_step(batch)
-                callback_list.on_train_batch_end(step, results())
+                # Reading the metrics is a collective operation: every worker does it at the
+                # same steps, every LOG_EVERY steps (the progress bar and the non-finite-loss
+                # check see those) and at the epoch's last step.
+                if step % LOG_EVERY == 0 or step == steps - 1:
+                    batch_logs = results()
+                callback_list.on_train_batch_end(step, batch_logs)
                 if model.stop_training:
                     break
             logs = results()

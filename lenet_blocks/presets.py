@@ -80,6 +80,35 @@ PRESETS: dict[str, dict] = {
             "epochs": 15,
         },
     },
+    "tuned_gap": {
+        "description": (
+            "Best of the documented cosine-schedule HyperLeNet search under 100,000 parameters "
+            "(docs/tuning.md, test accuracy 0.9280): three 3x3 'same' blocks 24/64/128 with "
+            "batch norm and average pooling, ReLU, global average pooling, dense 60/42, dropout "
+            "0.1, softmax, inputs scaled in the model (99,364 parameters)."
+        ),
+        "model": {
+            "input_shape": (28, 28, 1),
+            "filters": (24, 64, 128),
+            "kernel_size": 3,
+            "padding": "same",
+            "block_pooling": "avg",
+            "pooling": "avg",
+            "batch_norm": True,
+            "activation": "relu",
+            "units": (60, 42),
+            "dropout": 0.1,
+            "classifier_activation": "softmax",
+            "include_rescaling": True,
+        },
+        "training": {
+            "optimizer": "adam",
+            "learning_rate": 0.0023121,
+            "lr_schedule": "cosine",
+            "batch_size": 128,
+            "epochs": 20,
+        },
+    },
 }
 
 

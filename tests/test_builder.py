@@ -71,6 +71,15 @@ def test_every_preset_builds():
         assert lb.build_lenet(name).output_shape == (None, 10)
 
 
+def test_tuned_gap_preset_pools_globally_before_its_head():
+    model = lb.build_lenet("tuned_gap")
+    assert model.count_params() == 99364
+    assert model.get_layer("global_avg_pool").output.shape == (None, 128)
+    # A global pooling head accepts other image sizes; an explicit pooling replaces the preset's.
+    assert lb.build_lenet("tuned_gap", input_shape=(40, 40, 1)).output_shape == (None, 10)
+    assert lb.build_lenet("tuned_gap", pooling="max").get_layer("global_max_pool")
+
+
 def test_unknown_preset_is_rejected():
     with pytest.raises(ValueError, match=r"`preset` must be one of .*Received: preset='lenet9'"):
         lb.build_lenet("lenet9")
