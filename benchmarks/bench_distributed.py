@@ -117,7 +117,9 @@ def training_runs(scratch: Path, epochs: int, data_dir: list[str]) -> dict:
 
 
 def tuning_runs(scratch: Path, trials: int, epochs: int, data_dir: list[str]) -> dict:
-    fixed = [option for k, v in REFERENCE_FIXED.items() for option in ("--fixed", f"{k}={json.dumps(v)}")]
+    fixed = [
+        option for k, v in REFERENCE_FIXED.items() for option in ("--fixed", f"{k}={json.dumps(v)}")
+    ]
     runs = {}
     for workers in (1, 2):
         command = cli(
