@@ -18,7 +18,7 @@ import numpy as np
 from bench_lib.accuracy_clock import AccuracyClock, train_until_accurate
 from bench_lib.data import synthetic_data
 from bench_lib.networks import NOTEBOOK_TRAINING, plain_sequential
-from bench_lib.timing import Candidate
+from bench_lib.timing import Candidate, repeated_step
 
 
 class Trainer:
@@ -96,14 +96,9 @@ def candidate(spec: dict) -> Candidate:
     images, labels = synthetic_data(spec["batch_size"], spec["seed"])
     x, y = jax.device_put(images.astype("float32")), jax.device_put(labels)
     step = trainer.train_step if spec["mode"] == "train" else lambda x, y: trainer.predict(x)
-    steps = spec["steps_per_call"]
-
-    def run():
-        for _ in range(steps):
-            result = step(x, y)
-        return result
-
-    return Candidate(spec["name"], run, steps * spec["batch_size"], _sync)
+    return repeated_step(
+        spec["name"], step, x, y, spec["steps_per_call"], spec["batch_size"], _sync
+    )
 
 
 def time_to_accuracy(spec: dict, data: dict) -> dict:

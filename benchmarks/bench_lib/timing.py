@@ -51,6 +51,25 @@ class Candidate:
         return time.perf_counter() - started
 
 
+def repeated_step(
+    name: str,
+    step: Callable[[object, object], object],
+    x: object,
+    y: object,
+    steps: int,
+    batch_size: int,
+    sync: Callable[[object], None] = _no_sync,
+) -> Candidate:
+    """A `Candidate` whose call runs `step(x, y)` `steps` times on one batch of `batch_size`."""
+
+    def run():
+        for _ in range(steps):
+            result = step(x, y)
+        return result
+
+    return Candidate(name, run, steps * batch_size, sync)
+
+
 def measure_interleaved(
     candidates: list,
     *,

@@ -17,7 +17,7 @@ from torch import nn
 from bench_lib.accuracy_clock import AccuracyClock, train_until_accurate
 from bench_lib.data import synthetic_data
 from bench_lib.networks import NOTEBOOK_TRAINING
-from bench_lib.timing import Candidate
+from bench_lib.timing import Candidate, repeated_step
 
 
 def device() -> torch.device:
@@ -112,14 +112,9 @@ def candidate(spec: dict) -> Candidate:
     x = torch.from_numpy(images.transpose(0, 3, 1, 2).astype("float32")).to(target)
     y = torch.from_numpy(labels.astype("int64")).to(target)
     step = trainer.train_step if spec["mode"] == "train" else lambda x, y: trainer.predict(x)
-    steps = spec["steps_per_call"]
-
-    def run():
-        for _ in range(steps):
-            result = step(x, y)
-        return result
-
-    return Candidate(spec["name"], run, steps * spec["batch_size"], _sync)
+    return repeated_step(
+        spec["name"], step, x, y, spec["steps_per_call"], spec["batch_size"], _sync
+    )
 
 
 def time_to_accuracy(spec: dict, data: dict) -> dict:
