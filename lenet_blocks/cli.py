@@ -171,6 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--max-accuracy-drop", type=float, default=0.02, help="int8: 0.02 = 2 points (default)"
     )
+    export.add_argument(
+        "--tolerance",
+        type=float,
+        default=1e-5,
+        help="float formats: allowed output difference, relative to max(1, max |output|), "
+        "added to twice the Keras model's own float32 error (default 1e-5)",
+    )
     export.add_argument("--data-dir", help="directory with the Fashion-MNIST IDX .gz files")
     export.add_argument("--report", metavar="JSON", help="also write the report to this file")
     return parser
@@ -325,6 +332,7 @@ def run_export(args: argparse.Namespace) -> None:
         evaluation_data=test,
         calibration_samples=args.calibration_samples,
         max_accuracy_drop=args.max_accuracy_drop,
+        tolerance=args.tolerance,
     )
     print(format_report(report))
     if args.report:

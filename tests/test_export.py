@@ -72,6 +72,47 @@ def test_float_export_matches_keras(tmp_path, preset, format):
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary left behind
 
 
+@pytest.mark.parametrize("preset", ["notebook", "lenet5_1998", "tuned_gap"])
+def test_float64_twin_has_same_weights_and_close_outputs(preset):
+    model = seeded_model(preset)
+    twin = export._float64_twin(model)
+    assert {w.dtype for w in twin.weights} == {"float64"}
+    for ours, theirs in zip(model.get_weights(), twin.get_weights(), strict=True):
+        np.testing.assert_array_equal(ours.astype("float64"), theirs)
+    batch = images()[..., None]
+    exact = twin.predict(batch.astype("float64"), verbose=0)
+    approximate = model.predict(batch.astype("float32"), verbose=0)
+    assert exact.dtype == "float64"
+    scale = max(1.0, float(np.abs(exact).max()))
+    assert 0 < np.abs(exact - approximate).max() <= 1e-5 * scale  # float32 rounding, nothing else
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+
+
+def test_parity_bound_adds_twice_the_keras_float32_error(tmp_path, monkeypatch):
+    """An export as exact as Keras itself may differ from Keras by twice Keras' own error."""
+    monkeypatch.setattr(export, "_float32_error", lambda *a: 1e-3)
+    real = export.run_exported
+    monkeypatch.setattr(export, "run_exported", lambda *a: real(*a) + 1.5e-3)
+    report = export_model(seeded_model(), tmp_path / "ok.tflite", "tflite")
+    assert report["keras_float32_error"] == 1e-3
+    assert report["allowed_abs_diff"] == pytest.approx(1e-5 + 2e-3)
+    assert report["max_abs_diff"] == pytest.approx(1.5e-3, abs=1e-5)
+    monkeypatch.setattr(export, "run_exported", lambda *a: real(*a) + 2.5e-3)
+    with pytest.raises(ExportVerificationError, match="twice the Keras model's own float32"):
+        export_model(seeded_model(), tmp_path / "bad.tflite", "tflite")
+    assert not (tmp_path / "bad.tflite").exists()
+
+
+def test_model_without_float64_twin_warns_and_uses_tolerance_alone(tmp_path, monkeypatch):
+    def no_twin(model):
+        raise TypeError("this layer only runs in float32")
+
+    monkeypatch.setattr(export, "_float64_twin", no_twin)
+    with pytest.warns(UserWarning, match="float64.*only runs in float32"):
+        report = export_model(seeded_model(), tmp_path / "lenet.tflite", "tflite")
+    assert report["keras_float32_error"] is None and report["allowed_abs_diff"] == 1e-5
+
+
 def test_savedmodel_serves_without_lenet_blocks(tmp_path):
     model = seeded_model()
     export_model(model, tmp_path / "served", "savedmodel")
@@ -164,6 +205,7 @@ def test_refuses_to_overwrite_without_force(tmp_path, format):
         ({"format": "tflite", "quantize": "int4"}, "`quantize` must be"),
         ({"format": "tflite", "quantize": "int8"}, "needs `calibration_images`"),
         ({"format": "tflite", "full_integer": True}, "`full_integer`"),
+        ({"format": "tflite", "tolerance": -1e-5}, "`tolerance` must be a number >= 0"),
     ],
 )
 def test_bad_arguments_raise_before_writing(tmp_path, kwargs, match):
@@ -204,6 +246,7 @@ def test_cli_exports_tflite_and_prints_report(tmp_path, cli_inputs):
     assert "verified on 20 images" in result.stdout and "accuracy: keras" in result.stdout
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["format"] == "tflite" and report["max_abs_diff"] <= 1e-5
+    assert 0 < report["keras_float32_error"] < 1e-6 and "own float32 error" in result.stdout
     assert report["size_bytes"] == (tmp_path / "lenet.tflite").stat().st_size
 
 
@@ -226,3 +269,13 @@ def test_cli_verification_failure_exits_1(tmp_path, cli_inputs, capsys, monkeypa
     assert cli.main([*args, "--output", str(tmp_path / "lenet.tflite")]) == 1
     assert "lenet-blocks export: error: tflite export to" in capsys.readouterr().err
     assert not (tmp_path / "lenet.tflite").exists()
+
+
+def test_cli_passes_tolerance_and_rejects_a_negative_one(tmp_path, cli_inputs, capsys):
+    root, data_dir = cli_inputs
+    args = ["export", str(root / "model.keras"), "--format", "tflite", "--data-dir", str(data_dir)]
+    output = str(tmp_path / "lenet.tflite")
+    assert cli.main([*args, "--output", output, "--tolerance", "-1"]) == 2
+    assert "`tolerance` must be a number >= 0. Received: tolerance=-1" in capsys.readouterr().err
+    assert cli.main([*args, "--output", output, "--tolerance", "0.5"]) == 0
+    assert "(allowed 0.5)" in capsys.readouterr().out
