@@ -144,7 +144,17 @@ def test_no_temporary_files_are_left(quick_run):
 
 @pytest.mark.parametrize(
     "module",
-    ["accuracy_clock", "data", "environment", "networks", "peers", "stats", "sweep", "timing"],
+    [
+        "accuracy_clock",
+        "accuracy_run",
+        "data",
+        "environment",
+        "networks",
+        "peers",
+        "stats",
+        "sweep",
+        "timing",
+    ],
 )
 def test_helper_doctests(module, monkeypatch):
     monkeypatch.syspath_prepend(str(BENCHMARKS))

@@ -71,6 +71,15 @@ def test_every_preset_builds():
         assert lb.build_lenet(name).output_shape == (None, 10)
 
 
+def test_modern_preset_is_the_d2l_network_with_relu_and_max_pooling():
+    modern, d2l = lb.build_lenet("modern"), lb.build_lenet("d2l")
+    assert modern.count_params() == d2l.count_params() == 61706
+    assert [w.shape for w in modern.weights] == [w.shape for w in d2l.weights]
+    conv = modern.get_layer("block1").get_config()
+    assert conv["activation"] == "relu" and conv["pooling"] == "max"
+    assert lb.get_preset("modern")["training"]["lr_schedule"] == "cosine"
+
+
 def test_tuned_gap_preset_pools_globally_before_its_head():
     model = lb.build_lenet("tuned_gap")
     assert model.count_params() == 99364

@@ -23,6 +23,7 @@ from bench_lib.data import nearest_divisor
 from bench_lib.networks import NOTEBOOK_TRAINING, SEQUENTIAL
 from lenet_blocks.datasets import load_fashion_mnist
 from lenet_blocks.pipeline import make_dataset, with_channel_axis
+from lenet_blocks.regularization import CosineLearningRate
 
 EVALUATION_BATCH = 1000
 # torch.compile is left out here: its compilation (tens of seconds on CPU) would dominate a
@@ -81,11 +82,32 @@ def _keras_settings(run: KerasRun, jit: bool) -> str:
     training = keras_tf.training_settings(run.model)
     model = "keras.Sequential" if run.model == SEQUENTIAL else f"build_lenet('{run.model}')"
     feed = "NumPy uint8 arrays" if run.feed == "numpy" else "make_dataset (shuffled, prefetched)"
+    schedule = ""
+    if training.get("lr_schedule", "constant") != "constant":
+        schedule = f" ({training['lr_schedule']} over {training['epochs']} epochs)"
     return (
         f"{model}; fit on {feed}, batch {training['batch_size']}; {training['optimizer']} "
-        f"lr {training['learning_rate']}; jit_compile={jit}, "
+        f"lr {training['learning_rate']}{schedule}; jit_compile={jit}, "
         f"steps_per_execution={run.steps_per_execution}"
     )
+
+
+def schedule_callbacks(training: dict, samples: int, samples_per_chunk: int) -> list:
+    """The learning-rate schedule of a model's training settings, for a run whose `fit` epochs
+    are evaluation chunks of `samples_per_chunk` samples: a cosine over the settings' `epochs`
+    of `samples` samples each becomes a cosine over as many chunks.
+
+    Example:
+    >>> settings = {"learning_rate": 0.01, "lr_schedule": "cosine", "epochs": 2}
+    >>> [c.epochs for c in schedule_callbacks(settings, samples=60_000, samples_per_chunk=9_984)]
+    [12]
+    >>> schedule_callbacks({"learning_rate": 0.9}, samples=60_000, samples_per_chunk=9_984)
+    []
+    """
+    if training.get("lr_schedule", "constant") != "cosine":
+        return []
+    chunks = max(1, round(training["epochs"] * samples / samples_per_chunk))
+    return [CosineLearningRate(training["learning_rate"], epochs=chunks)]
 
 
 def run_keras(run: KerasRun, data: tuple, config: dict) -> dict:
@@ -96,7 +118,8 @@ def run_keras(run: KerasRun, data: tuple, config: dict) -> dict:
     model = keras_tf.build_compiled(
         run.model, jit_compile=run.jit_compile, steps_per_execution=run.steps_per_execution
     )
-    batch = keras_tf.training_settings(run.model)["batch_size"]
+    training = keras_tf.training_settings(run.model)
+    batch = training["batch_size"]
     target_steps = max(1, round(config["eval_every"] / batch))
     if run.feed == "numpy":
         steps = nearest_divisor(math.ceil(len(x_train) / batch), target_steps)
@@ -119,7 +142,10 @@ def run_keras(run: KerasRun, data: tuple, config: dict) -> dict:
         steps_per_epoch=steps,
         epochs=1_000_000,  # the clock stops the run
         verbose=0,
-        callbacks=[_ClockCallback(clock, steps * batch)],
+        callbacks=[
+            *schedule_callbacks(training, len(x_train), steps * batch),
+            _ClockCallback(clock, steps * batch),
+        ],
     )
     return {
         "name": run.name,
