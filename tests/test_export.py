@@ -113,6 +113,13 @@ def test_model_without_float64_twin_warns_and_uses_tolerance_alone(tmp_path, mon
     assert report["keras_float32_error"] is None and report["allowed_abs_diff"] == 1e-5
 
 
+def test_float64_rebuild_that_is_another_model_is_not_trusted(tmp_path, monkeypatch):
+    monkeypatch.setattr(export, "_float64_twin", lambda model: seeded_model("d2l"))
+    with pytest.warns(UserWarning, match="more than float32 rounding explains"):
+        report = export_model(seeded_model(), tmp_path / "lenet.tflite", "tflite")
+    assert report["keras_float32_error"] is None and report["allowed_abs_diff"] == 1e-5
+
+
 def test_savedmodel_serves_without_lenet_blocks(tmp_path):
     model = seeded_model()
     export_model(model, tmp_path / "served", "savedmodel")

@@ -23,7 +23,7 @@ from bench_lib.data import nearest_divisor
 from bench_lib.networks import NOTEBOOK_TRAINING, SEQUENTIAL
 from lenet_blocks.datasets import load_fashion_mnist
 from lenet_blocks.pipeline import make_dataset, with_channel_axis
-from lenet_blocks.regularization import CosineLearningRate
+from lenet_blocks.regularization import CosineLearningRate, check_lr_schedule
 
 EVALUATION_BATCH = 1000
 # torch.compile is left out here: its compilation (tens of seconds on CPU) would dominate a
@@ -92,19 +92,21 @@ def _keras_settings(run: KerasRun, jit: bool) -> str:
     )
 
 
-def schedule_callbacks(training: dict, samples: int, samples_per_chunk: int) -> list:
+def chunked_schedule(training: dict, samples: int, samples_per_chunk: int) -> list:
     """The learning-rate schedule of a model's training settings, for a run whose `fit` epochs
     are evaluation chunks of `samples_per_chunk` samples: a cosine over the settings' `epochs`
     of `samples` samples each becomes a cosine over as many chunks.
 
     Example:
     >>> settings = {"learning_rate": 0.01, "lr_schedule": "cosine", "epochs": 2}
-    >>> [c.epochs for c in schedule_callbacks(settings, samples=60_000, samples_per_chunk=9_984)]
+    >>> [c.epochs for c in chunked_schedule(settings, samples=60_000, samples_per_chunk=9_984)]
     [12]
-    >>> schedule_callbacks({"learning_rate": 0.9}, samples=60_000, samples_per_chunk=9_984)
+    >>> chunked_schedule({"learning_rate": 0.9}, samples=60_000, samples_per_chunk=9_984)
     []
     """
-    if training.get("lr_schedule", "constant") != "cosine":
+    schedule = training.get("lr_schedule", "constant")
+    check_lr_schedule(schedule)
+    if schedule == "constant":
         return []
     chunks = max(1, round(training["epochs"] * samples / samples_per_chunk))
     return [CosineLearningRate(training["learning_rate"], epochs=chunks)]
@@ -143,7 +145,7 @@ def run_keras(run: KerasRun, data: tuple, config: dict) -> dict:
         epochs=1_000_000,  # the clock stops the run
         verbose=0,
         callbacks=[
-            *schedule_callbacks(training, len(x_train), steps * batch),
+            *chunked_schedule(training, len(x_train), steps * batch),
             _ClockCallback(clock, steps * batch),
         ],
     )
