@@ -9,6 +9,32 @@ from __future__ import annotations
 
 import copy
 
+# Shared by the presets derived from them (`get_preset` hands out deep copies).
+_D2L_MODEL = {
+    "input_shape": (28, 28, 1),
+    "filters": (6, 16),
+    "kernel_size": 5,
+    "padding": ("same", "valid"),
+    "block_pooling": "avg",
+    "activation": "sigmoid",
+    "units": (120, 84),
+    "classifier_activation": "softmax",
+    "include_rescaling": True,
+}
+_TUNED_MODEL = {
+    "input_shape": (28, 28, 1),
+    "filters": (24, 64, 64),
+    "kernel_size": 3,
+    "padding": "same",
+    "block_pooling": "avg",
+    "batch_norm": True,
+    "activation": "relu",
+    "units": (60, 42),
+    "dropout": 0.1,
+    "classifier_activation": "softmax",
+    "include_rescaling": True,
+}
+
 PRESETS: dict[str, dict] = {
     "notebook": {
         "description": (
@@ -32,17 +58,7 @@ PRESETS: dict[str, dict] = {
             "The d2l.ai LeNet: padding 2 on the first convolution, average pooling, sigmoid, "
             "softmax output (61,706 parameters)."
         ),
-        "model": {
-            "input_shape": (28, 28, 1),
-            "filters": (6, 16),
-            "kernel_size": 5,
-            "padding": ("same", "valid"),
-            "block_pooling": "avg",
-            "activation": "sigmoid",
-            "units": (120, 84),
-            "classifier_activation": "softmax",
-            "include_rescaling": True,
-        },
+        "model": _D2L_MODEL,
         "training": {"optimizer": "sgd", "learning_rate": 0.9, "batch_size": 256, "epochs": 10},
     },
     "modern": {
@@ -52,17 +68,7 @@ PRESETS: dict[str, dict] = {
             "cosine schedule. The fastest preset to 0.90 test accuracy on a CPU "
             "(docs/benchmarks.md; 61,706 parameters)."
         ),
-        "model": {
-            "input_shape": (28, 28, 1),
-            "filters": (6, 16),
-            "kernel_size": 5,
-            "padding": ("same", "valid"),
-            "block_pooling": "max",
-            "activation": "relu",
-            "units": (120, 84),
-            "classifier_activation": "softmax",
-            "include_rescaling": True,
-        },
+        "model": {**_D2L_MODEL, "block_pooling": "max", "activation": "relu"},
         "training": {
             "optimizer": "adam",
             "learning_rate": 0.003,
@@ -86,19 +92,7 @@ PRESETS: dict[str, dict] = {
             "three 3x3 'same' blocks 24/64/64 with batch norm and average pooling, ReLU, dense "
             "60/42, dropout 0.1, softmax, inputs scaled in the model (89,124 parameters)."
         ),
-        "model": {
-            "input_shape": (28, 28, 1),
-            "filters": (24, 64, 64),
-            "kernel_size": 3,
-            "padding": "same",
-            "block_pooling": "avg",
-            "batch_norm": True,
-            "activation": "relu",
-            "units": (60, 42),
-            "dropout": 0.1,
-            "classifier_activation": "softmax",
-            "include_rescaling": True,
-        },
+        "model": _TUNED_MODEL,
         "training": {
             "optimizer": "adam",
             "learning_rate": 0.0023121,
@@ -113,20 +107,7 @@ PRESETS: dict[str, dict] = {
             "batch norm and average pooling, ReLU, global average pooling, dense 60/42, dropout "
             "0.1, softmax, inputs scaled in the model (99,364 parameters)."
         ),
-        "model": {
-            "input_shape": (28, 28, 1),
-            "filters": (24, 64, 128),
-            "kernel_size": 3,
-            "padding": "same",
-            "block_pooling": "avg",
-            "pooling": "avg",
-            "batch_norm": True,
-            "activation": "relu",
-            "units": (60, 42),
-            "dropout": 0.1,
-            "classifier_activation": "softmax",
-            "include_rescaling": True,
-        },
+        "model": {**_TUNED_MODEL, "filters": (24, 64, 128), "pooling": "avg"},
         "training": {
             "optimizer": "adam",
             "learning_rate": 0.0023121,

@@ -141,12 +141,15 @@ class CosineLearningRate(keras.callbacks.Callback):
             self.model.optimizer.learning_rate = self.rate(self._epoch + batch / steps)
 
 
-def schedule_callbacks(lr_schedule: str, learning_rate: float) -> list[keras.callbacks.Callback]:
-    """The callbacks that apply `lr_schedule` (`[]` for `"constant"`).
+def schedule_callbacks(
+    lr_schedule: str, learning_rate: float, epochs: int | None = None
+) -> list[keras.callbacks.Callback]:
+    """The callbacks that apply `lr_schedule` (`[]` for `"constant"`) over `epochs` (default:
+    `fit`'s).
 
     Example:
     >>> [type(c).__name__ for c in schedule_callbacks("cosine", 0.01)]
     ['CosineLearningRate']
     """
     check_lr_schedule(lr_schedule)
-    return [CosineLearningRate(learning_rate)] if lr_schedule == "cosine" else []
+    return [CosineLearningRate(learning_rate, epochs)] if lr_schedule == "cosine" else []

@@ -23,7 +23,7 @@ from bench_lib.data import nearest_divisor
 from bench_lib.networks import NOTEBOOK_TRAINING, SEQUENTIAL
 from lenet_blocks.datasets import load_fashion_mnist
 from lenet_blocks.pipeline import make_dataset, with_channel_axis
-from lenet_blocks.regularization import CosineLearningRate, check_lr_schedule
+from lenet_blocks.regularization import schedule_callbacks
 
 EVALUATION_BATCH = 1000
 # torch.compile is left out here: its compilation (tens of seconds on CPU) would dominate a
@@ -105,11 +105,10 @@ def chunked_schedule(training: dict, samples: int, samples_per_chunk: int) -> li
     []
     """
     schedule = training.get("lr_schedule", "constant")
-    check_lr_schedule(schedule)
-    if schedule == "constant":
-        return []
-    chunks = max(1, round(training["epochs"] * samples / samples_per_chunk))
-    return [CosineLearningRate(training["learning_rate"], epochs=chunks)]
+    chunks = None
+    if schedule != "constant":  # the notebook's settings have no `epochs`
+        chunks = max(1, round(training["epochs"] * samples / samples_per_chunk))
+    return schedule_callbacks(schedule, training["learning_rate"], chunks)
 
 
 def run_keras(run: KerasRun, data: tuple, config: dict) -> dict:
