@@ -132,7 +132,7 @@ def run_throughput(args: argparse.Namespace, base: dict, output: Path) -> list[d
                 config, device, precision_support(device), servers, progress
             )
             progress.set_postfix_str("fit at batch 32")
-            fit_figures, fit_skipped = sweep.fit_comparison(config, servers)
+            fit_figures, fit_skipped = sweep.fit_comparison(config, device, servers)
             progress.update()
     finally:
         for server in servers.values():

@@ -109,6 +109,48 @@ def test_reference_is_compared_with_the_plain_sequential_at_every_batch_size(qui
     assert "best_pipeline_vs_notebook_fit" in ratios
 
 
+def test_fit_group_has_the_tensorflow_floor_and_target_2a_quotes_it(quick_run):
+    result = quick_run["result"]
+    floor = result["figures"]["fit/tensorflow_floor_steps/b32"]
+    assert (floor["framework"], floor["model"], floor["feed"]) == (
+        "tensorflow",
+        "notebook",
+        "tensor",
+    )
+    ratios = result["ratios"]
+    assert (
+        ratios["tensorflow_floor_vs_notebook_fit"]["numerator"] == "fit/tensorflow_floor_steps/b32"
+    )
+    assert ratios["best_pipeline_vs_tensorflow_floor"]["denominator"] == (
+        "fit/tensorflow_floor_steps/b32"
+    )
+    # the floor is not one of the package's pipelines
+    assert ratios["best_pipeline_vs_notebook_fit"]["numerator"] != "fit/tensorflow_floor_steps/b32"
+    target = next(t for t in result["targets"] if t["id"] == "2a")
+    floor_ratio = ratios["tensorflow_floor_vs_notebook_fit"]["value"]
+    assert f"reach {floor_ratio:.2f}x" in target["detail"]
+
+
+def test_tensorflow_floor_steps_train_the_notebook_network(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import keras
+    import numpy as np
+
+    tf_floor = importlib.import_module("bench_lib.tf_floor")
+    networks = importlib.import_module("bench_lib.networks")
+    generator = np.random.default_rng(0)
+    images = generator.integers(0, 256, size=(32, 28, 28, 1), dtype=np.uint8)
+    labels = generator.integers(0, 10, size=(32,))
+    keras.utils.set_random_seed(0)
+    first_loss = float(tf_floor.training_steps(images, labels, 1, "/CPU:0")())
+    keras.utils.set_random_seed(0)
+    model = networks.plain_sequential()  # same initial weights: the loss Keras computes
+    model.compile(loss="sparse_categorical_crossentropy")
+    assert first_loss == pytest.approx(model.evaluate(images, labels, verbose=0), rel=1e-5)
+    one_class = np.full((32,), 3)
+    assert float(tf_floor.training_steps(images, one_class, 100, "/CPU:0")()) < 0.05
+
+
 def test_targets_have_a_status_and_no_gpu_is_reported_on_cpu(quick_run):
     targets = {t["id"]: t for t in quick_run["result"]["targets"]}
     assert set(targets) == {"1", "2a", "2b", "4"}
@@ -153,6 +195,7 @@ def test_no_temporary_files_are_left(quick_run):
         "peers",
         "stats",
         "sweep",
+        "tf_floor",
         "timing",
     ],
 )

@@ -176,6 +176,14 @@ PACKAGE_FITS = (
         "build_lenet('notebook'), fit on make_dataset, steps_per_execution=32",
     ),
     FitVariant(
+        "package_fit_spe256",
+        "notebook",
+        "pipeline",
+        "auto",
+        256,
+        "build_lenet('notebook'), fit on make_dataset, steps_per_execution=256",
+    ),
+    FitVariant(
         "package_fit_xla_spe32",
         "notebook",
         "pipeline",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import keras
 from tqdm import tqdm
 
-from bench_lib import keras_tf
+from bench_lib import keras_tf, tf_floor
 from bench_lib.data import synthetic_data
 from bench_lib.networks import NOTEBOOK_TRAINING
 from bench_lib.peers import PeerServer, RemoteCandidate
@@ -149,10 +149,11 @@ def _measure(candidates: list, fields: dict, figures: dict, skipped: list, **tim
     skipped.extend({"what": key, "reason": reason} for key, reason in failures.items())
 
 
-def fit_comparison(config: dict, servers: dict[str, PeerServer]) -> tuple[dict, list]:
+def fit_comparison(config: dict, device: dict, servers: dict[str, PeerServer]) -> tuple[dict, list]:
     """Whole `fit` epochs at the notebook's batch size, interleaved: the notebook's way
-    (Sequential, NumPy arrays), the package's pipeline with several compile settings, and
-    (when installed) as many PyTorch eager training steps on one device tensor.
+    (Sequential, NumPy arrays), the package's pipeline with several compile settings, as many
+    hand-written TensorFlow training steps on one device tensor (`tf_floor`: what TensorFlow's
+    kernels allow), and (when installed) as many PyTorch eager training steps.
 
     Returns:
         `(figures, skipped)`; each figure also has `variant` and `description` (and, for
@@ -179,6 +180,25 @@ def fit_comparison(config: dict, servers: dict[str, PeerServer]) -> tuple[dict, 
             description=variant.description,
             steps_per_execution=variant.steps_per_execution,
         )
+    key = f"fit/tensorflow_floor_steps/b{batch}"
+    keras.utils.set_random_seed(config["seed"])
+    candidates.append(
+        tf_floor.floor_candidate(
+            key,
+            images=images[:batch],
+            labels=labels[:batch],
+            steps=steps,
+            device=device["tensorflow_device"],
+        )
+    )
+    _, fields[key] = _fields("fit", "tensorflow", "notebook", "float32", "none", "tensor", batch)
+    fields[key].update(
+        variant="tensorflow_floor_steps",
+        description=(
+            "hand-written TensorFlow (tf.nn ops, SGD assign_sub, no Keras, no metrics): as many "
+            "training steps on one device tensor, all in one tf.function"
+        ),
+    )
     if "pytorch" in servers:
         key = f"fit/pytorch_eager_steps/b{batch}"
         spec = {"variant": "eager", "mode": "train", "batch_size": batch, "steps_per_call": steps}
