@@ -37,6 +37,7 @@ BACKEND_AGNOSTIC_TEST_MODULES = frozenset(
         "test_lenet5.py",
         "test_saving.py",
         "test_regularization.py",
+        "test_bench_keras_jax.py",  # needs JAX installed, whatever the backend (skips without)
     }
 )
 # Package modules whose doctests hold on every backend (paths relative to lenet_blocks/).

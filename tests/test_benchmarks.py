@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import doctest
 import importlib
-import json
 import os
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from bench_helpers import BENCHMARKS, run_quick
 
-REPOSITORY = Path(__file__).resolve().parent.parent
-BENCHMARKS = REPOSITORY / "benchmarks"
 STATUSES = {"PASS", "FAIL", "NOT MEASURED"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -27,18 +23,7 @@ def quick_run(tmp_path_factory):
     """Runs `bench_gpu.py --quick` on the CPU; returns its output folder and parsed JSON."""
     output = tmp_path_factory.mktemp("bench") / "out"
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}  # measure the CPU even on a GPU machine
-    process = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "bench_gpu.py"), "--quick", "--output", str(output)],
-        cwd=REPOSITORY,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert process.returncode == 0, process.stderr[-3000:]
-    result = json.loads((output / "throughput.json").read_text())
-    return {"output": output, "result": result, "stdout": process.stdout}
+    return run_quick([sys.executable, str(BENCHMARKS / "bench_gpu.py")], output, env)
 
 
 def test_json_has_the_run_description(quick_run):

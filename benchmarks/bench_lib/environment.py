@@ -1,4 +1,8 @@
-"""What was measured on: the device, the CPU, the driver, the libraries and the machine's load."""
+"""What was measured on: the device, the CPU, the driver, the libraries and the machine's load.
+
+TensorFlow is imported only by the functions that ask it (`describe_device`,
+`library_versions`), so that the Keras-on-JAX benchmark runs where TensorFlow is not installed.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,6 @@ import sys
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 import lenet_blocks
 from bench_lib.peers import PEERS, installed_version
@@ -61,6 +64,17 @@ def nvidia_smi() -> str | None:
     return process.stdout.strip() or process.stderr.strip()
 
 
+def describe_cpu() -> dict:
+    """The CPU's model, flags of interest, logical and usable CPUs, and the load average now."""
+    return {
+        "cpu_model": cpu_model(),
+        "cpu_flags": cpu_flags(),
+        "logical_cpus": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+    }
+
+
 def describe_device() -> dict:
     """The device TensorFlow computes on: its first GPU when it sees one, else the CPU.
 
@@ -70,16 +84,12 @@ def describe_device() -> dict:
     `kind` is `"gpu"` or `"cpu"`; `slug` names the default results folder (`cpu`, or the GPU's
     name such as `nvidia-h200`); `compute_capability` is set for NVIDIA GPUs.
     """
+    import tensorflow as tf
+
     gpus = tf.config.list_physical_devices("GPU")
     for gpu in gpus:  # leave GPU memory to the peers' subprocesses
         tf.config.experimental.set_memory_growth(gpu, True)
-    cpu = {
-        "cpu_model": cpu_model(),
-        "cpu_flags": cpu_flags(),
-        "logical_cpus": os.cpu_count(),
-        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-    }
+    cpu = describe_cpu()
     if not gpus:
         return {
             "kind": "cpu",
@@ -137,6 +147,8 @@ def precision_support(device: dict) -> dict[str, str | None]:
 
 def library_versions() -> dict:
     """Versions of Python, the libraries measured, the peers (or `None`) and the platform."""
+    import tensorflow as tf
+
     return {
         "python": sys.version.split()[0],
         "lenet_blocks": lenet_blocks.__version__,

@@ -1,4 +1,4 @@
-"""Summaries of repeated measurements, and ratios computed from stored figures."""
+"""Summaries of repeated measurements, the ids of figures, and ratios computed from them."""
 
 from __future__ import annotations
 
@@ -56,3 +56,15 @@ def ranges_overlap(first: dict, second: dict) -> bool:
     True
     """
     return first["min"] <= second["max"] and second["min"] <= first["max"]
+
+
+def figure_id(
+    mode: str, framework: str, model: str, precision: str, compiler: str, feed: str, batch: int
+) -> str:
+    """The key of one throughput figure.
+
+    Example:
+    >>> figure_id("train", "keras-tensorflow", "notebook", "float32", "xla", "tensor", 32)
+    'train/keras-tensorflow/notebook/float32/xla/tensor/b32'
+    """
+    return f"{mode}/{framework}/{model}/{precision}/{compiler}/{feed}/b{batch}"

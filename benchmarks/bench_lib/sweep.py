@@ -16,6 +16,7 @@ from bench_lib import keras_tf, tf_floor
 from bench_lib.data import synthetic_data
 from bench_lib.networks import NOTEBOOK_TRAINING
 from bench_lib.peers import PeerServer, RemoteCandidate
+from bench_lib.stats import figure_id
 from bench_lib.timing import measure_interleaved
 
 MODES = ("train", "infer")
@@ -25,18 +26,6 @@ PEER_VARIANTS = (
     ("keras-jax", "jit", "xla"),
 )
 """Each peer's variants, and the name of their compiler in figures."""
-
-
-def figure_id(
-    mode: str, framework: str, model: str, precision: str, compiler: str, feed: str, batch: int
-) -> str:
-    """The key of one throughput figure.
-
-    Example:
-    >>> figure_id("train", "keras-tensorflow", "notebook", "float32", "xla", "tensor", 32)
-    'train/keras-tensorflow/notebook/float32/xla/tensor/b32'
-    """
-    return f"{mode}/{framework}/{model}/{precision}/{compiler}/{feed}/b{batch}"
 
 
 def _fields(mode, framework, model, precision, compiler, feed, batch) -> tuple[str, dict]:

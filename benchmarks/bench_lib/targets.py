@@ -7,8 +7,7 @@ medians (`stats.ratio`), so anyone can re-check it from the JSON alone.
 from __future__ import annotations
 
 from bench_lib.networks import SEQUENTIAL
-from bench_lib.stats import ranges_overlap, ratio
-from bench_lib.sweep import figure_id
+from bench_lib.stats import figure_id, ranges_overlap, ratio
 
 PASS, FAIL, NOT_MEASURED = "PASS", "FAIL", "NOT MEASURED"
 H200_PHYSICAL_BOUND = 4.4e7  # training samples/s at FP32 peak, 1.52 MFLOP per training sample

@@ -1,0 +1,270 @@
+"""Throughput of `build_lenet` models with Keras on JAX: the sweep for machines without TensorFlow.
+
+The lent H200 machine's image has JAX (with CUDA) and PyTorch but no TensorFlow, so
+`bench_gpu.py` cannot run there; this sweep measures the same models with Keras' JAX backend.
+Each candidate jits the model's own `train_step` (what `fit` runs on JAX: forward, loss,
+gradients, optimizer update, metrics, and loss scaling under `mixed_float16`) or
+`predict_step`, on one device array of synthetic images (no input cost). Training is timed two
+ways: one step per dispatch (compiler `xla`, as Keras' `fit` runs on JAX, one jitted call per
+step) and `loop_steps` steps per dispatch inside one `jax.lax.fori_loop` (`xla-loopN`); their
+ratio is what launching and dispatching each step costs. Import it only with
+`KERAS_BACKEND=jax`.
+"""
+
+from __future__ import annotations
+
+import re
+
+import jax
+import keras
+import numpy as np
+
+from bench_lib.data import synthetic_data
+from bench_lib.environment import cpu_model
+from bench_lib.networks import NOTEBOOK_TRAINING, SEQUENTIAL, plain_sequential
+from bench_lib.stats import figure_id, ranges_overlap, ratio
+from bench_lib.timing import Candidate, measure_interleaved
+from lenet_blocks import build_lenet, get_preset
+from lenet_blocks.objectives import loss_and_metrics
+
+FRAMEWORK = "keras-jax"
+H200_PHYSICAL_BOUND = 4.4e7  # training samples/s at FP32 peak, 1.52 MFLOP per training sample
+
+
+def describe_jax_device() -> dict:
+    """The device JAX computes on: `kind` (`"gpu"` or `"cpu"`), `name`, `slug` (the default
+    results folder), `compute_capability` (NVIDIA GPUs) and `platform`."""
+    device = jax.devices()[0]
+    kind = "gpu" if device.platform in ("gpu", "cuda", "rocm") else "cpu"
+    name = device.device_kind if kind == "gpu" else cpu_model()
+    capability = getattr(device, "compute_capability", None)
+    slug = "cpu" if kind == "cpu" else re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return {
+        "kind": kind,
+        "name": name,
+        "slug": f"{slug}-keras-jax",
+        "jax_device": str(device),
+        "platform": device.platform,
+        "compute_capability": str(capability) if capability else None,
+        "device_count": jax.device_count(),
+    }
+
+
+def precision_support(device: dict) -> dict[str, str | None]:
+    """For each Keras dtype policy: `None` if the device runs it natively, else why not.
+
+    Example:
+    >>> precision_support({"kind": "gpu", "compute_capability": "9.0"})["mixed_float16"] is None
+    True
+    """
+    if device["kind"] == "cpu":
+        return {
+            "float32": None,
+            "mixed_bfloat16": None,
+            "mixed_float16": "float16 is emulated on CPU; mixed_bfloat16 is the CPU's",
+        }
+    capability = tuple(int(part) for part in (device["compute_capability"] or "0.0").split("."))
+    return {
+        "float32": None,
+        "mixed_float16": None if capability >= (7, 0) else f"needs 7.0, has {capability}",
+        "mixed_bfloat16": None if capability >= (8, 0) else f"needs 8.0, has {capability}",
+    }
+
+
+def compiled_model(model_name: str, policy: str = "float32") -> keras.Model:
+    """`build_lenet(model_name)` (or the notebook's plain Sequential) under a dtype policy,
+    compiled with its training settings' optimizer (its constant learning rate: a schedule
+    does not change the work of a step) and `loss_and_metrics(model)`, with its optimizer and
+    metric variables built by one `train_on_batch`, as `fit` builds them.
+
+    Example:
+    >>> compiled_model("notebook").optimizer.name
+    'sgd'
+    """
+    keras.config.set_dtype_policy(policy)
+    try:
+        model = plain_sequential() if model_name == SEQUENTIAL else build_lenet(model_name)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    settings = NOTEBOOK_TRAINING if model_name == SEQUENTIAL else get_preset(model_name)["training"]
+    optimizer = keras.optimizers.get(
+        {
+            "class_name": settings["optimizer"],
+            "config": {"learning_rate": settings["learning_rate"]},
+        }
+    )
+    loss, metrics = loss_and_metrics(model)
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+    model.train_on_batch(np.zeros((2, 28, 28, 1), "float32"), np.zeros((2,), "int32"))
+    return model
+
+
+class JaxSteps:
+    """A compiled model's `train_step` and `predict_step`, jitted, on its current state."""
+
+    def __init__(self, model: keras.Model, loop_steps: int):
+        self.state = (
+            [v.value for v in model.trainable_variables],
+            [v.value for v in model.non_trainable_variables],
+            [v.value for v in model.optimizer.variables],
+            [v.value for v in model.metrics_variables],
+        )
+        self.loop_steps = loop_steps
+
+        def steps(state, data):
+            return jax.lax.fori_loop(
+                0, loop_steps, lambda _, s: model.train_step(s, data)[1], state
+            )
+
+        self._train = jax.jit(lambda state, data: model.train_step(state, data)[1])
+        self._train_loop = jax.jit(steps)
+        self._predict = jax.jit(lambda state, data: model.predict_step(state[:2], data)[0])
+
+    def train(self, data):
+        """One training step; returns the new trainable variables."""
+        self.state = self._train(self.state, data)
+        return self.state[0]
+
+    def train_loop(self, data):
+        """`loop_steps` training steps in one dispatch; returns the new trainable variables."""
+        self.state = self._train_loop(self.state, data)
+        return self.state[0]
+
+    def predict(self, data):
+        """One forward pass; returns the outputs."""
+        return self._predict(self.state, data)
+
+
+def _sync(result) -> None:
+    jax.block_until_ready(result)
+
+
+def _fields(mode, model, precision, compiler, batch) -> tuple[str, dict]:
+    key = figure_id(mode, FRAMEWORK, model, precision, compiler, "tensor", batch)
+    fields = {"mode": mode, "framework": FRAMEWORK, "model": model, "precision": precision}
+    return key, {**fields, "compiler": compiler, "feed": "tensor", "batch_size": batch}
+
+
+def measure(config: dict, device: dict, progress=None) -> tuple[dict, list]:
+    """Every model, precision, batch size and mode of `config`; the candidates of one
+    precision, batch size and mode interleaved round-robin.
+
+    Returns:
+        `(figures, skipped)`: figures by id (`stats.figure_id` with framework `keras-jax`), and
+        each precision or candidate left out with its reason.
+    """
+    support = precision_support(device)
+    figures, skipped = {}, []
+    loop = f"xla-loop{config['loop_steps']}"
+    for precision in config["precisions"]:
+        if support[precision] is not None:
+            skipped.append({"what": f"precision {precision}", "reason": support[precision]})
+            continue
+        steps = {}
+        for name in config["models"]:
+            keras.utils.set_random_seed(config["seed"])
+            steps[name] = JaxSteps(compiled_model(name, precision), config["loop_steps"])
+        for batch in config["batch_sizes"]:
+            images, labels = synthetic_data(batch, config["seed"])
+            data = (jax.device_put(images.astype("float32")), jax.device_put(labels))
+            for mode in ("train", "infer"):
+                candidates, fields = [], {}
+                for name, functions in steps.items():
+                    variants = (
+                        [
+                            ("xla", functions.train, batch),
+                            (loop, functions.train_loop, batch * config["loop_steps"]),
+                        ]
+                        if mode == "train"
+                        else [("xla", functions.predict, batch)]
+                    )
+                    for compiler, call, samples in variants:
+                        key, fields[key] = _fields(mode, name, precision, compiler, batch)
+                        candidates.append(
+                            Candidate(key, lambda call=call, data=data: call(data), samples, _sync)
+                        )
+                measured, failures = measure_interleaved(
+                    candidates,
+                    warmup_calls=config["warmup_calls"],
+                    repeats=config["repeats"],
+                    min_seconds=config["min_seconds"],
+                )
+                figures.update({key: {**fields[key], **figure} for key, figure in measured.items()})
+                skipped.extend({"what": key, "reason": reason} for key, reason in failures.items())
+                if progress is not None:
+                    progress.update()
+    return figures, skipped
+
+
+def jax_ratios(figures: dict, loop_steps: int) -> dict:
+    """`build_lenet('notebook')` over the plain Sequential (same setting), and for each training
+    figure, `loop_steps` steps per dispatch over one step per dispatch."""
+    ratios = {}
+    loop = f"xla-loop{loop_steps}"
+    for key, figure in figures.items():
+        mode, model, precision, compiler, batch = (
+            figure[name] for name in ("mode", "model", "precision", "compiler", "batch_size")
+        )
+        if model == "notebook":
+            sequential = figure_id(
+                mode, FRAMEWORK, SEQUENTIAL, precision, compiler, "tensor", batch
+            )
+            if sequential in figures:
+                ratios[f"build_lenet_vs_sequential/{mode}/{precision}/{compiler}/b{batch}"] = ratio(
+                    figures, key, sequential, "build_lenet('notebook') / plain keras.Sequential"
+                )
+        if compiler == loop:
+            single = figure_id(mode, FRAMEWORK, model, precision, "xla", "tensor", batch)
+            if single in figures:
+                ratios[f"loop_vs_single_step/{model}/{precision}/b{batch}"] = ratio(
+                    figures, key, single, f"{loop_steps} steps per dispatch / one step per dispatch"
+                )
+    return ratios
+
+
+def gpu_target(figures: dict, ratios: dict, device: dict) -> dict:
+    """Target 4 of the issue on this run: the best training figure of `build_lenet('notebook')`
+    against 1,000,000 samples/s, and what bounds it."""
+    statement = "NVIDIA H200: >= 1,000,000 training samples/s (bound ~4.4e7 at FP32)"
+    training = {
+        key: figure
+        for key, figure in figures.items()
+        if (figure["mode"], figure["model"]) == ("train", "notebook")
+    }
+    if device["kind"] != "gpu" or not training:
+        return {
+            "id": "4",
+            "statement": statement,
+            "status": "NOT MEASURED",
+            "detail": "no GPU measured",
+        }
+    best = max(training, key=lambda key: training[key]["median"])
+    figure = training[best]
+    value = figure["median"]
+    detail = (
+        f"{value:,.0f} samples/s ({best}), {value / H200_PHYSICAL_BOUND:.1%} of the FP32 bound; "
+        f"measured with Keras on JAX on {device['name']}"
+    )
+    dispatch = ratios.get(
+        f"loop_vs_single_step/notebook/{figure['precision']}/b{figure['batch_size']}"
+    )
+    if dispatch is not None:
+        detail += f"; {dispatch['description']} at that setting: {dispatch['value']:.2f}x"
+    return {
+        "id": "4",
+        "statement": statement,
+        "status": "PASS" if value >= 1e6 else "FAIL",
+        "detail": detail,
+        "figures": [best],
+    }
+
+
+def overlapping(figures: dict, ratios: dict) -> list[str]:
+    """The `build_lenet` / Sequential ratios below 1.0 whose min-max ranges overlap."""
+    return [
+        key
+        for key, value in ratios.items()
+        if key.startswith("build_lenet_vs_sequential/")
+        and value["value"] < 1.0
+        and ranges_overlap(figures[value["numerator"]], figures[value["denominator"]])
+    ]

@@ -1,0 +1,88 @@
+"""`benchmarks/bench_keras_jax.py --quick`, run once end to end on the CPU with TensorFlow
+unimportable (as on the lent GPU machine's image), and its helper's doctests.
+
+Needs JAX: CI runs it in the JAX environment (`.venv-jax`); without JAX it is skipped.
+"""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import os
+import sys
+
+import pytest
+from bench_helpers import BENCHMARKS, run_quick
+
+pytest.importorskip("jax")
+
+WITHOUT_TENSORFLOW = """
+import importlib.abc, runpy, sys
+
+class NoTensorFlow(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] == "tensorflow":
+            raise ImportError(f"TensorFlow is blocked in this test: {name}")
+
+sys.meta_path.insert(0, NoTensorFlow())
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    output = tmp_path_factory.mktemp("bench_jax") / "out"
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "JAX_PLATFORMS": "cpu"}
+    env.pop("KERAS_BACKEND", None)  # the script picks JAX itself
+    env["PYTHONPATH"] = os.pathsep.join([str(BENCHMARKS), str(BENCHMARKS.parent)])
+    script = str(BENCHMARKS / "bench_keras_jax.py")
+    return run_quick([sys.executable, "-c", WITHOUT_TENSORFLOW, script], output, env)
+
+
+def test_quick_run_measures_both_models_step_and_loop_without_tensorflow(quick_run):
+    result = quick_run["result"]
+    assert result["device"]["kind"] == "cpu"
+    assert "tensorflow" not in result["versions"]
+    config = result["config"]
+    assert config["batch_sizes"] == [32, 256] and config["loop_steps"] == 8
+    covered = {
+        (f["mode"], f["model"], f["compiler"], f["batch_size"]) for f in result["figures"].values()
+    }
+    for model in ("notebook", "sequential"):
+        for batch in (32, 256):
+            assert ("train", model, "xla", batch) in covered
+            assert ("train", model, "xla-loop8", batch) in covered
+            assert ("infer", model, "xla", batch) in covered
+    for figure in result["figures"].values():
+        assert figure["framework"] == "keras-jax"
+        assert 0 < figure["min"] <= figure["median"] <= figure["max"]
+
+
+def test_every_ratio_is_computed_from_figures_of_the_same_run(quick_run):
+    figures, ratios = quick_run["result"]["figures"], quick_run["result"]["ratios"]
+    assert any(key.startswith("build_lenet_vs_sequential/train/") for key in ratios)
+    assert any(key.startswith("loop_vs_single_step/notebook/") for key in ratios)
+    for key, ratio in ratios.items():
+        numerator = figures[ratio["numerator"]]["median"]
+        denominator = figures[ratio["denominator"]]["median"]
+        assert ratio["value"] == pytest.approx(numerator / denominator, rel=1e-12), key
+
+
+def test_gpu_target_is_not_measured_on_cpu_and_reports_are_written(quick_run):
+    (target,) = quick_run["result"]["targets"]
+    assert (target["id"], target["status"]) == ("4", "NOT MEASURED")
+    assert "[NOT MEASURED] 4:" in quick_run["stdout"]
+    output = quick_run["output"]
+    markdown = (output / "throughput.md").read_text()
+    assert "## train, float32" in markdown and "xla-loop8" in markdown
+    for mode in ("train", "infer"):
+        assert (output / f"throughput_{mode}_float32.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_helper_doctests(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    module = importlib.import_module("bench_lib.keras_jax_sweep")
+    if module.keras.backend.backend() != "jax":
+        pytest.skip("the doctests build models: they need Keras on JAX in this process")
+    assert doctest.testmod(module).failed == 0
