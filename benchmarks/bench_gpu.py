@@ -22,6 +22,15 @@ import sys
 import time
 from pathlib import Path
 
+try:
+    import tensorflow  # noqa: F401  (bench_lib's TensorFlow modules need it)
+except ImportError as error:
+    raise SystemExit(
+        f"bench_gpu.py measures Keras on TensorFlow, which is not installed here ({error}). "
+        "Install the package with `pip install -e .`, or measure Keras on JAX without "
+        "TensorFlow: python benchmarks/bench_keras_jax.py"
+    ) from None
+
 from bench_lib import accuracy_run, peers, report, sweep, targets
 from bench_lib.environment import describe_device, library_versions, precision_support
 from bench_lib.networks import SEQUENTIAL

@@ -115,7 +115,7 @@ def write_markdown(result: dict, path: Path) -> Path:
         f"- nvidia-smi: {device['nvidia_smi'] or 'not present'}",
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
         f"- Created {result['created']} by `{result['command']}`, "
-        f"{result['elapsed_seconds']:.0f} s",
+        f"{result['elapsed_seconds']:.0f} s" + ("" if result["complete"] else " (incomplete)"),
         "",
         "| target | status | detail |",
         "|---|---|---|",
@@ -167,10 +167,7 @@ def main(argv: list[str]) -> int:
     output.mkdir(parents=True, exist_ok=True)
     groups = len(config["precisions"]) * len(config["batch_sizes"]) * 2
     print(f"Measuring Keras on JAX on {device['name']} ({device['jax_device']})", flush=True)
-    with tqdm(total=groups, desc="throughput", unit="group") as progress:
-        figures, skipped = keras_jax_sweep.measure(config, device, progress)
-    ratios = keras_jax_sweep.jax_ratios(figures, config["loop_steps"])
-    result = {
+    base = {
         "schema_version": 1,
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
@@ -183,15 +180,35 @@ def main(argv: list[str]) -> int:
             "numpy": np.__version__,
         },
         "config": config,
-        "figures": figures,
-        "ratios": ratios,
-        "targets": [keras_jax_sweep.gpu_target(figures, ratios, device)],
-        "build_lenet_below_sequential_within_noise": keras_jax_sweep.overlapping(figures, ratios),
-        "skipped": skipped,
-        "elapsed_seconds": time.perf_counter() - started,
     }
-    write_json(output / "throughput.json", result)
-    write_markdown(result, output / "throughput.md")
+
+    def write(figures: dict, skipped: list, complete: bool) -> dict:
+        """Writes the JSON and Markdown of what is measured so far (a killed run keeps it)."""
+        ratios = keras_jax_sweep.jax_ratios(figures, config["loop_steps"])
+        result = {
+            **base,
+            "complete": complete,
+            "figures": figures,
+            "ratios": ratios,
+            "targets": [keras_jax_sweep.gpu_target(figures, ratios, device)],
+            "build_lenet_below_sequential_within_noise": keras_jax_sweep.overlapping(
+                figures, ratios
+            ),
+            "skipped": skipped,
+            "elapsed_seconds": time.perf_counter() - started,
+        }
+        write_json(output / "throughput.json", result)
+        write_markdown(result, output / "throughput.md")
+        return result
+
+    with tqdm(total=groups, desc="throughput", unit="group") as progress:
+
+        def after_group(figures: dict, skipped: list) -> None:
+            write(figures, skipped, complete=False)
+            progress.update()
+
+        figures, skipped = keras_jax_sweep.measure(config, device, after_group)
+    result = write(figures, skipped, complete=True)
     report.plot_throughput(result, output)
     for target in result["targets"]:
         print(f"[{target['status']}] {target['id']}: {target['statement']} -- {target['detail']}")

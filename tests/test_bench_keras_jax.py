@@ -12,22 +12,9 @@ import os
 import sys
 
 import pytest
-from bench_helpers import BENCHMARKS, run_quick
+from bench_helpers import BENCHMARKS, WITHOUT_TENSORFLOW, run_quick
 
 pytest.importorskip("jax")
-
-WITHOUT_TENSORFLOW = """
-import importlib.abc, runpy, sys
-
-class NoTensorFlow(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name.split(".")[0] == "tensorflow":
-            raise ImportError(f"TensorFlow is blocked in this test: {name}")
-
-sys.meta_path.insert(0, NoTensorFlow())
-sys.argv = sys.argv[1:]
-runpy.run_path(sys.argv[0], run_name="__main__")
-"""
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +30,7 @@ def quick_run(tmp_path_factory):
 def test_quick_run_measures_both_models_step_and_loop_without_tensorflow(quick_run):
     result = quick_run["result"]
     assert result["device"]["kind"] == "cpu"
+    assert result["complete"] is True  # written after every group, complete at the end
     assert "tensorflow" not in result["versions"]
     config = result["config"]
     assert config["batch_sizes"] == [32, 256] and config["loop_steps"] == 8

@@ -9,10 +9,11 @@ from __future__ import annotations
 import doctest
 import importlib
 import os
+import subprocess
 import sys
 
 import pytest
-from bench_helpers import BENCHMARKS, run_quick
+from bench_helpers import BENCHMARKS, WITHOUT_TENSORFLOW, run_quick
 
 STATUSES = {"PASS", "FAIL", "NOT MEASURED"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -24,6 +25,23 @@ def quick_run(tmp_path_factory):
     output = tmp_path_factory.mktemp("bench") / "out"
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}  # measure the CPU even on a GPU machine
     return run_quick([sys.executable, str(BENCHMARKS / "bench_gpu.py")], output, env)
+
+
+def test_without_tensorflow_the_script_says_so_and_names_the_jax_benchmark():
+    script = str(BENCHMARKS / "bench_gpu.py")
+    process = subprocess.run(
+        [sys.executable, "-c", WITHOUT_TENSORFLOW, script, "--quick"],
+        cwd=BENCHMARKS.parent,
+        env={**os.environ, "PYTHONPATH": str(BENCHMARKS)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert process.returncode == 1
+    assert "TensorFlow, which is not installed here" in process.stderr
+    assert "benchmarks/bench_keras_jax.py" in process.stderr
+    assert "Traceback" not in process.stderr
 
 
 def test_json_has_the_run_description(quick_run):

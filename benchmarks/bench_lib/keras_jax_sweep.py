@@ -145,9 +145,10 @@ def _fields(mode, model, precision, compiler, batch) -> tuple[str, dict]:
     return key, {**fields, "compiler": compiler, "feed": "tensor", "batch_size": batch}
 
 
-def measure(config: dict, device: dict, progress=None) -> tuple[dict, list]:
+def measure(config: dict, device: dict, after_group=None) -> tuple[dict, list]:
     """Every model, precision, batch size and mode of `config`; the candidates of one
-    precision, batch size and mode interleaved round-robin.
+    precision, batch size and mode interleaved round-robin. `after_group(figures, skipped)`,
+    if given, is called after each group with everything measured so far.
 
     Returns:
         `(figures, skipped)`: figures by id (`stats.figure_id` with framework `keras-jax`), and
@@ -191,8 +192,8 @@ def measure(config: dict, device: dict, progress=None) -> tuple[dict, list]:
                 )
                 figures.update({key: {**fields[key], **figure} for key, figure in measured.items()})
                 skipped.extend({"what": key, "reason": reason} for key, reason in failures.items())
-                if progress is not None:
-                    progress.update()
+                if after_group is not None:
+                    after_group(figures, skipped)
     return figures, skipped
 
 
