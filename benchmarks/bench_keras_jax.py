@@ -26,6 +26,7 @@ if os.environ["KERAS_BACKEND"] != "jax":
 
 import argparse
 import datetime
+import importlib.metadata
 import platform
 import shlex
 import sys
@@ -52,6 +53,7 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The command line, checked: a bad value exits with a message naming it."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", type=Path, help="results folder")
     parser.add_argument("--quick", action="store_true", help="small CPU sweep (< 1 min)")
@@ -70,9 +72,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     for name in args.models or ():
         if name not in known:
             parser.error(f"`--models` must be among {known}. Received: {name!r}")
-    for name, value in (("--loop-steps", args.loop_steps), ("--repeats", args.repeats)):
+    for name, value in (
+        ("--loop-steps", args.loop_steps),
+        ("--repeats", args.repeats),
+        ("--warmup-calls", args.warmup_calls),
+        *(("--batch-sizes", batch) for batch in args.batch_sizes or ()),
+    ):
         if value is not None and value < 1:
             parser.error(f"`{name}` must be at least 1. Received: {value}")
+    if args.min_seconds is not None and args.min_seconds < 0:
+        parser.error(f"`--min-seconds` must be >= 0. Received: {args.min_seconds}")
     return args
 
 
@@ -85,7 +94,7 @@ def run_config(args: argparse.Namespace, device: dict) -> dict:
     gpu = device["kind"] == "gpu"
     return {
         "quick": args.quick,
-        "models": list(pick(args.models, ["notebook", SEQUENTIAL], ["notebook", SEQUENTIAL])),
+        "models": list(args.models or ["notebook", SEQUENTIAL]),
         "batch_sizes": list(
             pick(args.batch_sizes, GPU_BATCH_SIZES if gpu else CPU_BATCH_SIZES, QUICK_BATCH_SIZES)
         ),
@@ -159,13 +168,16 @@ def write_markdown(result: dict, path: Path) -> Path:
 
 
 def main(argv: list[str]) -> int:
+    """Measures, writing the results after every group; prints the target's line."""
     args = parse_args(argv)
     started = time.perf_counter()
     device = {**keras_jax_sweep.describe_jax_device(), "nvidia_smi": nvidia_smi(), **describe_cpu()}
     config = run_config(args, device)
     output = args.output or RESULTS_DIR / device["slug"]
     output.mkdir(parents=True, exist_ok=True)
-    groups = len(config["precisions"]) * len(config["batch_sizes"]) * 2
+    support = keras_jax_sweep.precision_support(device)
+    runnable = [precision for precision in config["precisions"] if support[precision] is None]
+    groups = len(runnable) * len(config["batch_sizes"]) * 2
     print(f"Measuring Keras on JAX on {device['name']} ({device['jax_device']})", flush=True)
     base = {
         "schema_version": 1,
@@ -177,6 +189,8 @@ def main(argv: list[str]) -> int:
             "lenet_blocks": lenet_blocks.__version__,
             "keras": keras.__version__,
             "jax": jax.__version__,
+            "jaxlib": importlib.metadata.version("jaxlib"),
+            "jax_platform_version": jax.devices()[0].client.platform_version,
             "numpy": np.__version__,
         },
         "config": config,

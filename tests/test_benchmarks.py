@@ -198,6 +198,7 @@ def test_no_temporary_files_are_left(quick_run):
         "peers",
         "stats",
         "sweep",
+        "targets",
         "tf_floor",
         "timing",
     ],

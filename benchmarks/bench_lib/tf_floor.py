@@ -1,12 +1,14 @@
-"""The notebook's network trained by hand-written TensorFlow: what TensorFlow's kernels allow.
+"""The notebook's network trained by hand-written TensorFlow: the floor of the step time (the
+throughput ceiling) that TensorFlow's kernels allow at a batch size.
 
 No Keras in the step: the weights of a freshly built notebook `keras.Sequential`, `tf.nn` ops
 for its layers, the loss Keras computes on TensorFlow for its sigmoid output (softmax
 cross-entropy of the last logits), plain SGD updates with `assign_sub`, no metrics. One call
 runs many steps on one device tensor inside one `tf.function` (a `tf.while_loop`), so neither
 Python, nor `fit`, nor an input pipeline costs anything. A Keras `fit` of the same layers does
-all of this and more (metrics, loss tracking, its iterator), so this figure bounds what any
-Keras pipeline on TensorFlow can reach with these layers at this batch size.
+all of this and more (metrics, loss tracking, its iterator), so, measured in the same
+interleaved group, this figure is the ceiling for any Keras pipeline on TensorFlow with these
+layers at this batch size (within the run's noise).
 """
 
 from __future__ import annotations
