@@ -34,16 +34,18 @@ except ImportError as error:
 from bench_lib import accuracy_run, peers, report, sweep, targets
 from bench_lib.environment import describe_device, library_versions, precision_support
 from bench_lib.networks import SEQUENTIAL
+from bench_lib.sweep_defaults import (
+    CPU_BATCH_SIZES,
+    GPU_BATCH_SIZES,
+    PRECISIONS,
+    QUICK_BATCH_SIZES,
+    RESULTS_DIR,
+)
 from tqdm import tqdm
 
 from lenet_blocks import list_presets
 from lenet_blocks.artifacts import write_json
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
-GPU_BATCH_SIZES = (32, 128, 512, 2048, 8192, 16384)
-CPU_BATCH_SIZES = (32, 256, 2048)
-QUICK_BATCH_SIZES = (32, 256)
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 FEEDS = ("tensor", "tf.data")
 XLA_CHOICES = {"both": [True, False], "on": [True], "off": [False]}
 JIT_CHOICES = {"auto": "auto", "on": True, "off": False}

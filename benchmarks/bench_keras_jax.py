@@ -31,25 +31,27 @@ import platform
 import shlex
 import sys
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import jax
 import keras
 import numpy as np
 from bench_lib import keras_jax_sweep, report
-from bench_lib.environment import describe_cpu, nvidia_smi
+from bench_lib.environment import describe_cpu, nvidia_smi, precision_support
 from bench_lib.networks import SEQUENTIAL
-from bench_lib.stats import figure_id
+from bench_lib.sweep_defaults import (
+    CPU_BATCH_SIZES,
+    GPU_BATCH_SIZES,
+    PRECISIONS,
+    QUICK_BATCH_SIZES,
+    RESULTS_DIR,
+)
+from bench_lib.targets import below_one_within_noise
 from tqdm import tqdm
 
 import lenet_blocks
 from lenet_blocks.artifacts import write_json
-
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
-GPU_BATCH_SIZES = (32, 128, 512, 2048, 8192, 16384)
-CPU_BATCH_SIZES = (32, 256, 2048)
-QUICK_BATCH_SIZES = (32, 256)
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -115,55 +117,26 @@ def run_config(args: argparse.Namespace, device: dict) -> dict:
 
 def write_markdown(result: dict, path: Path) -> Path:
     """The run as Markdown: device, targets, one table per mode and precision, the ratios."""
-    device, versions = result["device"], result["versions"]
-    lines = [
-        "# lenet_blocks throughput, Keras on JAX",
-        "",
-        f"- Device measured: **{device['name']}** ({device['kind']}); JAX device "
-        f"`{device['jax_device']}`",
-        f"- nvidia-smi: {device['nvidia_smi'] or 'not present'}",
-        "- Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
-        f"- Created {result['created']} by `{result['command']}`, "
-        f"{result['elapsed_seconds']:.0f} s" + ("" if result["complete"] else " (incomplete)"),
-        "",
-        "| target | status | detail |",
-        "|---|---|---|",
-        *(f"| {t['statement']} | **{t['status']}** | {t['detail']} |" for t in result["targets"]),
-    ]
-    batches = result["config"]["batch_sizes"]
-    groups = sorted({(f["mode"], f["precision"]) for f in result["figures"].values()})
-    for mode, precision in groups:
+    figures, batches = result["figures"], result["config"]["batch_sizes"]
+    lines = ["# lenet_blocks throughput, Keras on JAX", "", *report.device_lines(result), ""]
+    lines += report.targets_table(result["targets"])
+    groups = defaultdict(lambda: defaultdict(dict))
+    for figure in figures.values():
+        row = (figure["model"], figure["compiler"])
+        groups[(figure["mode"], figure["precision"])][row][figure["batch_size"]] = figure
+    header = ["model", "compiler", *(f"batch {batch}" for batch in batches)]
+    for (mode, precision), rows in sorted(groups.items()):
+        cells = [
+            [*row, *(report.cell(by_batch.get(batch)) for batch in batches)]
+            for row, by_batch in sorted(rows.items())
+        ]
         lines += ["", f"## {mode}, {precision}: samples/s, median (min-max)", ""]
-        lines += ["| model | compiler | " + " | ".join(f"batch {b}" for b in batches) + " |"]
-        lines += ["|---|---|" + "---|" * len(batches)]
-        rows = sorted(
-            {
-                (f["model"], f["compiler"])
-                for f in result["figures"].values()
-                if (f["mode"], f["precision"]) == (mode, precision)
-            }
-        )
-        for model, compiler in rows:
-            cells = []
-            for batch in batches:
-                key = figure_id(
-                    mode, keras_jax_sweep.FRAMEWORK, model, precision, compiler, "tensor", batch
-                )
-                figure = result["figures"].get(key)
-                cells.append(
-                    f"{figure['median']:,.0f} ({figure['min']:,.0f}-{figure['max']:,.0f})"
-                    if figure
-                    else "-"
-                )
-            lines.append(f"| {model} | {compiler} | " + " | ".join(cells) + " |")
+        lines += report.table(header, cells)
     lines += ["", "## Ratios (medians of figures above, same run)", ""]
-    lines += ["| ratio | value | what |", "|---|---|---|"]
-    for key, value in sorted(result["ratios"].items()):
-        lines.append(f"| {key} | {value['value']:.3f} | {value['description']} |")
+    lines += report.ratios_table(result["ratios"])
     below = result["build_lenet_below_sequential_within_noise"]
     lines += ["", f"build_lenet / Sequential ratios below 1.0 within the noise: {len(below)}"]
-    for item in result["skipped"]:
-        lines.append(f"- skipped {item['what']}: {item['reason']}")
+    lines += [f"- skipped {item['what']}: {item['reason']}" for item in result["skipped"]]
     return report.write_text(path, "\n".join(lines) + "\n")
 
 
@@ -175,7 +148,7 @@ def main(argv: list[str]) -> int:
     config = run_config(args, device)
     output = args.output or RESULTS_DIR / device["slug"]
     output.mkdir(parents=True, exist_ok=True)
-    support = keras_jax_sweep.precision_support(device)
+    support = precision_support(device)
     runnable = [precision for precision in config["precisions"] if support[precision] is None]
     groups = len(runnable) * len(config["batch_sizes"]) * 2
     print(f"Measuring Keras on JAX on {device['name']} ({device['jax_device']})", flush=True)
@@ -192,6 +165,7 @@ def main(argv: list[str]) -> int:
             "jaxlib": importlib.metadata.version("jaxlib"),
             "jax_platform_version": jax.devices()[0].client.platform_version,
             "numpy": np.__version__,
+            "platform": platform.platform(),
         },
         "config": config,
     }
@@ -205,8 +179,9 @@ def main(argv: list[str]) -> int:
             "figures": figures,
             "ratios": ratios,
             "targets": [keras_jax_sweep.gpu_target(figures, ratios, device)],
-            "build_lenet_below_sequential_within_noise": keras_jax_sweep.overlapping(
-                figures, ratios
+            "build_lenet_below_sequential_within_noise": below_one_within_noise(
+                figures,
+                {k: v for k, v in ratios.items() if k.startswith("build_lenet_vs_sequential/")},
             ),
             "skipped": skipped,
             "elapsed_seconds": time.perf_counter() - started,

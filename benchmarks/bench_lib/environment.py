@@ -64,6 +64,16 @@ def nvidia_smi() -> str | None:
     return process.stdout.strip() or process.stderr.strip()
 
 
+def device_slug(name: str) -> str:
+    """A GPU's name as a folder name.
+
+    Example:
+    >>> device_slug("NVIDIA H200")
+    'nvidia-h200'
+    """
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "gpu"
+
+
 def describe_cpu() -> dict:
     """The CPU's model, flags of interest, logical and usable CPUs, and the load average now."""
     return {
@@ -107,7 +117,7 @@ def describe_device() -> dict:
     return {
         "kind": "gpu",
         "name": name,
-        "slug": re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "gpu",
+        "slug": device_slug(name),
         "tensorflow_device": "/GPU:0",
         "compute_capability": list(capability) if capability else None,
         "gpu_count": len(gpus),
@@ -118,9 +128,10 @@ def describe_device() -> dict:
 
 def precision_support(device: dict) -> dict[str, str | None]:
     """For each Keras dtype policy: `None` if the device runs it natively, else why it is
-    skipped. On CPU float16 has no native kernels in TensorFlow (it is emulated), so
+    skipped. On CPU float16 has no native kernels in TensorFlow or XLA (it is emulated), so
     `mixed_float16` is skipped; `mixed_bfloat16` runs on any CPU (natively with AVX512-BF16 or
-    AMX). NVIDIA GPUs need compute capability 7.0 for float16 and 8.0 for bfloat16 Tensor Cores.
+    AMX). NVIDIA GPUs need compute capability 7.0 for float16 and 8.0 for bfloat16 Tensor Cores;
+    a GPU without a known compute capability (`[major, minor]`) runs float32 only.
 
     Example:
     >>> precision_support({"kind": "gpu", "compute_capability": [9, 0]})["mixed_bfloat16"] is None
@@ -130,10 +141,13 @@ def precision_support(device: dict) -> dict[str, str | None]:
         return {
             "float32": None,
             "mixed_bfloat16": None,
-            "mixed_float16": "TensorFlow has no native float16 kernels on CPU (emulated); "
+            "mixed_float16": "no native float16 kernels on CPU (emulated); "
             "mixed_bfloat16 is the CPU's mixed precision",
         }
-    capability = tuple(device.get("compute_capability") or (0, 0))
+    if not device.get("compute_capability"):
+        reason = "the GPU's compute capability is unknown (not an NVIDIA GPU?)"
+        return {"float32": None, "mixed_float16": reason, "mixed_bfloat16": reason}
+    capability = tuple(device["compute_capability"])
     return {
         "float32": None,
         "mixed_float16": None

@@ -20,9 +20,9 @@ import keras
 import numpy as np
 
 from bench_lib.data import synthetic_data
-from bench_lib.environment import cpu_model
+from bench_lib.environment import cpu_model, device_slug, precision_support
 from bench_lib.networks import NOTEBOOK_TRAINING, SEQUENTIAL, plain_sequential
-from bench_lib.stats import figure_id, ranges_overlap, ratio
+from bench_lib.stats import figure_fields, figure_id, ratio
 from bench_lib.targets import gpu_target as judge_gpu_target
 from bench_lib.timing import Candidate, measure_interleaved
 from lenet_blocks import build_lenet, get_preset
@@ -33,45 +33,23 @@ FRAMEWORK = "keras-jax"
 
 def describe_jax_device() -> dict:
     """The device JAX computes on: `kind` (`"gpu"` or `"cpu"`), `name`, `slug` (the default
-    results folder), `compute_capability` (NVIDIA GPUs) and `platform`."""
+    results folder), `compute_capability` (`[major, minor]` on NVIDIA GPUs, as
+    `environment.precision_support` reads it) and `platform`."""
     device = jax.devices()[0]
     kind = "gpu" if device.platform in ("gpu", "cuda", "rocm") else "cpu"
     name = device.device_kind if kind == "gpu" else cpu_model()
     capability = getattr(device, "compute_capability", None)
-    slug = "cpu" if kind == "cpu" else re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    slug = "cpu" if kind == "cpu" else device_slug(name)
     return {
         "kind": kind,
         "name": name,
         "slug": f"{slug}-keras-jax",
         "jax_device": str(device),
         "platform": device.platform,
-        "compute_capability": str(capability) if capability else None,
+        "compute_capability": [int(part) for part in str(capability).split(".")]
+        if re.fullmatch(r"\d+\.\d+", str(capability))
+        else None,
         "device_count": jax.device_count(),
-    }
-
-
-def precision_support(device: dict) -> dict[str, str | None]:
-    """For each Keras dtype policy: `None` if the device runs it natively, else why not.
-
-    Example:
-    >>> precision_support({"kind": "gpu", "compute_capability": "9.0"})["mixed_float16"] is None
-    True
-    """
-    if device["kind"] == "cpu":
-        return {
-            "float32": None,
-            "mixed_bfloat16": None,
-            "mixed_float16": "float16 is emulated on CPU; mixed_bfloat16 is the CPU's",
-        }
-    text = device["compute_capability"] or ""
-    if not re.fullmatch(r"\d+\.\d+", text):
-        reason = f"the GPU's compute capability is not an NVIDIA one: {text or 'unknown'}"
-        return {"float32": None, "mixed_float16": reason, "mixed_bfloat16": reason}
-    capability = tuple(int(part) for part in text.split("."))
-    return {
-        "float32": None,
-        "mixed_float16": None if capability >= (7, 0) else f"needs 7.0, has {text}",
-        "mixed_bfloat16": None if capability >= (8, 0) else f"needs 8.0, has {text}",
     }
 
 
@@ -119,7 +97,6 @@ class JaxSteps:
             [v.value for v in model.optimizer.variables],
             [v.value for v in model.metrics_variables],
         )
-        self.loop_steps = loop_steps
 
         def steps(state, data):
             return jax.lax.fori_loop(
@@ -149,12 +126,6 @@ class JaxSteps:
 
 def _sync(result) -> None:
     jax.block_until_ready(result)
-
-
-def _fields(mode, model, precision, compiler, batch) -> tuple[str, dict]:
-    key = figure_id(mode, FRAMEWORK, model, precision, compiler, "tensor", batch)
-    fields = {"mode": mode, "framework": FRAMEWORK, "model": model, "precision": precision}
-    return key, {**fields, "compiler": compiler, "feed": "tensor", "batch_size": batch}
 
 
 def measure(config: dict, device: dict, after_group=None) -> tuple[dict, list]:
@@ -198,7 +169,9 @@ def measure(config: dict, device: dict, after_group=None) -> tuple[dict, list]:
                         else [("xla", functions.predict, batch)]
                     )
                     for compiler, call, samples in variants:
-                        key, fields[key] = _fields(mode, name, precision, compiler, batch)
+                        key, fields[key] = figure_fields(
+                            mode, FRAMEWORK, name, precision, compiler, "tensor", batch
+                        )
                         candidates.append(
                             Candidate(key, lambda call=call, data=data: call(data), samples, _sync)
                         )
@@ -249,23 +222,11 @@ def gpu_target(figures: dict, ratios: dict, device: dict) -> dict:
         for key, figure in figures.items()
         if (figure["mode"], figure["model"]) == ("train", "notebook")
     }
-    note = " with Keras on JAX"
-    if training:
-        best = training[max(training, key=lambda key: training[key]["median"])]
+    target = judge_gpu_target(training, device, " with Keras on JAX")
+    for best in map(figures.get, target.get("figures", ())):
         dispatch = ratios.get(
             f"loop_vs_single_step/notebook/{best['precision']}/b{best['batch_size']}"
         )
         if dispatch is not None:
-            note += f"; {dispatch['description']} there: {dispatch['value']:.2f}x"
-    return judge_gpu_target(training, device, note)
-
-
-def overlapping(figures: dict, ratios: dict) -> list[str]:
-    """The `build_lenet` / Sequential ratios below 1.0 whose min-max ranges overlap."""
-    return [
-        key
-        for key, value in ratios.items()
-        if key.startswith("build_lenet_vs_sequential/")
-        and value["value"] < 1.0
-        and ranges_overlap(figures[value["numerator"]], figures[value["denominator"]])
-    ]
+            target["detail"] += f"; {dispatch['description']} there: {dispatch['value']:.2f}x"
+    return target

@@ -23,24 +23,34 @@ def _number(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
 
-def _cell(figure: dict | None) -> str:
+def cell(figure: dict | None) -> str:
+    """A figure as `median (min-max)`, `-` for none."""
     if figure is None:
         return "-"
     return f"{_number(figure['median'])} ({_number(figure['min'])}-{_number(figure['max'])})"
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A Markdown table's lines."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return lines
 
 
-def _device_lines(result: dict) -> list[str]:
+def device_lines(result: dict) -> list[str]:
+    """What was measured on, with which versions, by which command (TensorFlow or JAX run)."""
     device, versions = result["device"], result["versions"]
     load = device.get("load_average_at_start")
+    runtime = (
+        f"TensorFlow device `{device['tensorflow_device']}`"
+        if "tensorflow_device" in device
+        else f"JAX device `{device['jax_device']}`"
+    )
+    stopped = (
+        " (incomplete: the run stopped before its end)" if result.get("complete") is False else ""
+    )
     lines = [
-        f"- Device measured: **{device['name']}** ({device['kind']}); TensorFlow device "
-        f"`{device['tensorflow_device']}`",
+        f"- Device measured: **{device['name']}** ({device['kind']}); {runtime}",
         f"- CPU: {device['cpu_model']}, {device['usable_cpus']} usable of "
         f"{device['logical_cpus']} logical CPUs, flags: {', '.join(device['cpu_flags']) or '-'}",
         f"- Load average at start: {', '.join(f'{v:.2f}' for v in load) if load else '-'}",
@@ -52,22 +62,29 @@ def _device_lines(result: dict) -> list[str]:
             if isinstance(value, str) and name != "platform"
         ),
         f"- Platform: {versions['platform']}",
-        f"- Created {result['created']} by `{result['command']}`",
+        f"- Created {result['created']} by `{result['command']}`{stopped}",
     ]
     return lines
 
 
-def _targets_table(targets: list[dict]) -> list[str]:
+def targets_table(targets: list[dict]) -> list[str]:
+    """The targets' ids, statements, statuses and details as a Markdown table."""
     rows = [[t["id"], t["statement"], f"**{t['status']}**", t["detail"]] for t in targets]
-    return _table(["#", "target", "status", "measured"], rows)
+    return table(["#", "target", "status", "measured"], rows)
+
+
+def ratios_table(ratios: dict) -> list[str]:
+    """Every ratio's key, value and description as a Markdown table, sorted by key."""
+    rows = [[key, f"{item['value']:.3f}", item["description"]] for key, item in ratios.items()]
+    return table(["ratio", "value", "numerator / denominator"], sorted(rows))
 
 
 def throughput_markdown(result: dict) -> str:
     """The throughput report: targets, one table per mode and precision, ratios, peers."""
     figures, ratios, config = result["figures"], result["ratios"], result["config"]
     batches = config["batch_sizes"]
-    lines = ["# lenet_blocks throughput", "", *_device_lines(result), "", NOTE_SHARED, ""]
-    lines += ["## Targets", "", *_targets_table(result["targets"]), ""]
+    lines = ["# lenet_blocks throughput", "", *device_lines(result), "", NOTE_SHARED, ""]
+    lines += ["## Targets", "", *targets_table(result["targets"]), ""]
     groups = defaultdict(dict)
     for figure in figures.values():
         if figure["mode"] != "fit":
@@ -78,18 +95,17 @@ def throughput_markdown(result: dict) -> str:
     for (mode, precision), rows in sorted(groups.items()):
         title = "Training (full optimizer steps)" if mode == "train" else "Inference (forward)"
         lines += [f"## {title}, {precision}: samples/s", ""]
-        table = [[*row, *(_cell(cells.get(b)) for b in batches)] for row, cells in rows.items()]
+        body = [[*row, *(cell(by_batch.get(b)) for b in batches)] for row, by_batch in rows.items()]
         header = ["framework", "model", "compiler", "feed", *(f"batch {b}" for b in batches)]
-        lines += [*_table(header, sorted(table)), ""]
+        lines += [*table(header, sorted(body)), ""]
     fits = [figure for figure in figures.values() if figure["mode"] == "fit"]
     if fits:
         lines += ["## fit at batch 32: the notebook's way and the package's pipeline", ""]
-        rows = [[f["variant"], f["description"], _cell(f)] for f in fits]
-        lines += [*_table(["variant", "what", "samples/s"], rows), ""]
+        rows = [[f["variant"], f["description"], cell(f)] for f in fits]
+        lines += [*table(["variant", "what", "samples/s"], rows), ""]
     if ratios:
         lines += ["## Ratios (medians of figures above, same run)", ""]
-        rows = [[key, f"{item['value']:.3f}", item["description"]] for key, item in ratios.items()]
-        lines += [*_table(["ratio", "value", "numerator / denominator"], sorted(rows)), ""]
+        lines += [*ratios_table(ratios), ""]
     lines += ["## Peers", ""]
     rows = [
         [
@@ -101,7 +117,7 @@ def throughput_markdown(result: dict) -> str:
         ]
         for peer, info in result["peers"].items()
     ]
-    lines += [*_table(["peer", "status", "version", "device", "reason"], rows), ""]
+    lines += [*table(["peer", "status", "version", "device", "reason"], rows), ""]
     if result["skipped"]:
         lines += ["## Skipped", ""]
         lines += [f"- {item['what']}: {item['reason']}" for item in result["skipped"]]
@@ -114,7 +130,7 @@ def accuracy_markdown(result: dict) -> str:
     """The time-to-accuracy report: targets and one row per run."""
     thresholds = [f"{t:g}" for t in result["config"]["thresholds"]]
     lines = ["# lenet_blocks time to accuracy (Fashion-MNIST test set)", ""]
-    lines += [*_device_lines(result), ""]
+    lines += [*device_lines(result), ""]
     lines += [
         "Training time excludes the evaluations on the 10,000 test images (every "
         f"{result['config']['eval_every']:,} training samples); it includes tracing and "
@@ -124,7 +140,7 @@ def accuracy_markdown(result: dict) -> str:
         "",
         "## Targets",
         "",
-        *_targets_table(result["targets"]),
+        *targets_table(result["targets"]),
         "",
         "## Runs",
         "",
@@ -143,7 +159,7 @@ def accuracy_markdown(result: dict) -> str:
         best = f"{row['best_accuracy']:.4f} in {row['training_seconds']:.0f} s"
         rows.append([row["name"], row["settings"], *times, best])
     header = ["run", "settings", *(f"to {t}" for t in thresholds), "best accuracy"]
-    lines += [*_table(header, rows), ""]
+    lines += [*table(header, rows), ""]
     lines += ["## Configuration", "", "```json", json.dumps(result["config"], indent=2), "```", ""]
     return "\n".join(lines)
 

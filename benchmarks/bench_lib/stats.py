@@ -68,3 +68,22 @@ def figure_id(
     'train/keras-tensorflow/notebook/float32/xla/tensor/b32'
     """
     return f"{mode}/{framework}/{model}/{precision}/{compiler}/{feed}/b{batch}"
+
+
+def figure_fields(mode, framework, model, precision, compiler, feed, batch) -> tuple[str, dict]:
+    """A figure's id (`figure_id`) and the fields stored with it, by the same names.
+
+    Example:
+    >>> figure_fields("infer", "pytorch", "notebook", "float32", "eager", "tensor", 32)[1]["feed"]
+    'tensor'
+    """
+    key = figure_id(mode, framework, model, precision, compiler, feed, batch)
+    return key, {
+        "mode": mode,
+        "framework": framework,
+        "model": model,
+        "precision": precision,
+        "compiler": compiler,
+        "feed": feed,
+        "batch_size": batch,
+    }

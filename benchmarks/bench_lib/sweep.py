@@ -16,7 +16,7 @@ from bench_lib import keras_tf, tf_floor
 from bench_lib.data import synthetic_data
 from bench_lib.networks import NOTEBOOK_TRAINING
 from bench_lib.peers import PeerServer, RemoteCandidate
-from bench_lib.stats import figure_id
+from bench_lib.stats import figure_fields
 from bench_lib.timing import measure_interleaved
 
 MODES = ("train", "infer")
@@ -28,17 +28,10 @@ PEER_VARIANTS = (
 """Each peer's variants, and the name of their compiler in figures."""
 
 
-def _fields(mode, framework, model, precision, compiler, feed, batch) -> tuple[str, dict]:
-    key = figure_id(mode, framework, model, precision, compiler, feed, batch)
-    return key, {
-        "mode": mode,
-        "framework": framework,
-        "model": model,
-        "precision": precision,
-        "compiler": compiler,
-        "feed": feed,
-        "batch_size": batch,
-    }
+def _fit_fields(name, description, framework, model, compiler, feed, batch, **extra) -> dict:
+    """The fields of one figure of the `fit` group (its id is `fit/<name>/b<batch>`)."""
+    _, fields = figure_fields("fit", framework, model, "float32", compiler, feed, batch)
+    return {**fields, "variant": name, "description": description, **extra}
 
 
 def _build_step_functions(config: dict, precision: str, skipped: list) -> dict:
@@ -88,7 +81,7 @@ def keras_sweep(
                 candidates, fields = [], {}
                 for feed in config["feeds"]:
                     for (model_name, compiler), step_functions in functions.items():
-                        key, fields[key] = _fields(
+                        key, fields[key] = figure_fields(
                             mode, keras_tf.FRAMEWORK, model_name, precision, compiler, feed, batch
                         )
                         candidates.append(
@@ -123,7 +116,9 @@ def _peer_candidates(servers: dict, mode: str, batch: int, fields: dict, seed: i
     candidates = []
     for peer, variant, compiler in PEER_VARIANTS:
         if peer in servers:
-            key, fields[key] = _fields(mode, peer, "notebook", "float32", compiler, "tensor", batch)
+            key, fields[key] = figure_fields(
+                mode, peer, "notebook", "float32", compiler, "tensor", batch
+            )
             spec = {"variant": variant, "mode": mode, "batch_size": batch}
             spec.update(steps_per_call=1, seed=seed)
             candidates.append(RemoteCandidate(key, batch, servers[peer], spec))
@@ -161,12 +156,14 @@ def fit_comparison(config: dict, device: dict, servers: dict[str, PeerServer]) -
         candidates.append(candidate)
         feed = "numpy" if variant.feed == "numpy" else "tf.data"
         compiler = "xla" if jit else "none"
-        _, fields[key] = _fields(
-            "fit", keras_tf.FRAMEWORK, variant.model, "float32", compiler, feed, batch
-        )
-        fields[key].update(
-            variant=variant.name,
-            description=variant.description,
+        fields[key] = _fit_fields(
+            variant.name,
+            variant.description,
+            keras_tf.FRAMEWORK,
+            variant.model,
+            compiler,
+            feed,
+            batch,
             steps_per_execution=variant.steps_per_execution,
         )
     key = f"fit/tensorflow_floor_steps/b{batch}"
@@ -180,23 +177,29 @@ def fit_comparison(config: dict, device: dict, servers: dict[str, PeerServer]) -
             device=device["tensorflow_device"],
         )
     )
-    _, fields[key] = _fields("fit", "tensorflow", "notebook", "float32", "none", "tensor", batch)
-    fields[key].update(
-        variant="tensorflow_floor_steps",
-        description=(
-            "hand-written TensorFlow (tf.nn ops, SGD assign_sub, no Keras, no metrics): as many "
-            "training steps on one device tensor, all in one tf.function"
-        ),
+    fields[key] = _fit_fields(
+        "tensorflow_floor_steps",
+        "hand-written TensorFlow (tf.nn ops, SGD assign_sub, no Keras, no metrics): as many "
+        "training steps on one device tensor, all in one tf.function",
+        "tensorflow",
+        "notebook",
+        "none",
+        "tensor",
+        batch,
     )
     if "pytorch" in servers:
         key = f"fit/pytorch_eager_steps/b{batch}"
         spec = {"variant": "eager", "mode": "train", "batch_size": batch, "steps_per_call": steps}
         spec["seed"] = config["seed"]
         candidates.append(RemoteCandidate(key, steps * batch, servers["pytorch"], spec))
-        _, fields[key] = _fields("fit", "pytorch", "notebook", "float32", "eager", "tensor", batch)
-        fields[key].update(
-            variant="pytorch_eager_steps",
-            description="PyTorch eager: as many training steps on one device tensor (no loader)",
+        fields[key] = _fit_fields(
+            "pytorch_eager_steps",
+            "PyTorch eager: as many training steps on one device tensor (no loader)",
+            "pytorch",
+            "notebook",
+            "eager",
+            "tensor",
+            batch,
         )
     figures, skipped = {}, []
     _measure(

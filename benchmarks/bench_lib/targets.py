@@ -61,42 +61,73 @@ def best_pipeline(figures: dict) -> str | None:
     return max(package, key=lambda key: package[key]["median"]) if package else None
 
 
+NOTEBOOK_FIT = "fit/notebook_fit_numpy/b32"
+TRAIN_COMMAND_FIT = "fit/package_fit/b32"  # what `lenet-blocks train` runs today
+TENSORFLOW_FLOOR = "fit/tensorflow_floor_steps/b32"
+PYTORCH_EAGER = "fit/pytorch_eager_steps/b32"
+
+
 def pipeline_ratios(figures: dict) -> dict:
-    """Target 2's ratios: the best package `fit` over the notebook's `fit`, and over PyTorch
-    eager training at batch 32."""
-    ratios = {}
+    """Target 2's ratios: the best package `fit` over the notebook's `fit`, over the
+    hand-written TensorFlow steps and over PyTorch eager training at batch 32, and those steps
+    over the notebook's `fit` and over PyTorch eager; each where both figures exist."""
     best = best_pipeline(figures)
     if best is None:
-        return ratios
-    notebook = "fit/notebook_fit_numpy/b32"
-    train_command = "fit/package_fit/b32"  # what `lenet-blocks train` runs today
-    floor = "fit/tensorflow_floor_steps/b32"
-    torch_eager = "fit/pytorch_eager_steps/b32"
-    if notebook in figures:
-        ratios["best_pipeline_vs_notebook_fit"] = ratio(
-            figures, best, notebook, "best package fit / the notebook's fit on NumPy arrays"
-        )
-        if train_command in figures:
-            ratios["package_fit_vs_notebook_fit"] = ratio(
-                figures, train_command, notebook, "lenet-blocks train's fit / the notebook's fit"
-            )
-        if floor in figures:
-            ratios["tensorflow_floor_vs_notebook_fit"] = ratio(
-                figures, floor, notebook, "hand-written TensorFlow steps / the notebook's fit"
-            )
-    if floor in figures:
-        ratios["best_pipeline_vs_tensorflow_floor"] = ratio(
-            figures, best, floor, "best package fit / hand-written TensorFlow steps"
-        )
-    if torch_eager in figures:
-        ratios["best_pipeline_vs_pytorch_eager"] = ratio(
-            figures, best, torch_eager, "best package fit / PyTorch eager training steps"
-        )
-        if floor in figures:
-            ratios["tensorflow_floor_vs_pytorch_eager"] = ratio(
-                figures, floor, torch_eager, "hand-written TensorFlow steps / PyTorch eager"
-            )
-    return ratios
+        return {}
+    wanted = {
+        "best_pipeline_vs_notebook_fit": (
+            best,
+            NOTEBOOK_FIT,
+            "best package fit / the notebook's fit on NumPy arrays",
+        ),
+        "package_fit_vs_notebook_fit": (
+            TRAIN_COMMAND_FIT,
+            NOTEBOOK_FIT,
+            "lenet-blocks train's fit / the notebook's fit",
+        ),
+        "tensorflow_floor_vs_notebook_fit": (
+            TENSORFLOW_FLOOR,
+            NOTEBOOK_FIT,
+            "hand-written TensorFlow steps / the notebook's fit",
+        ),
+        "best_pipeline_vs_tensorflow_floor": (
+            best,
+            TENSORFLOW_FLOOR,
+            "best package fit / hand-written TensorFlow steps",
+        ),
+        "best_pipeline_vs_pytorch_eager": (
+            best,
+            PYTORCH_EAGER,
+            "best package fit / PyTorch eager training steps",
+        ),
+        "tensorflow_floor_vs_pytorch_eager": (
+            TENSORFLOW_FLOOR,
+            PYTORCH_EAGER,
+            "hand-written TensorFlow steps / PyTorch eager",
+        ),
+    }
+    return {
+        name: ratio(figures, numerator, denominator, description)
+        for name, (numerator, denominator, description) in wanted.items()
+        if numerator in figures and denominator in figures
+    }
+
+
+def below_one_within_noise(figures: dict, ratios: dict) -> list[str]:
+    """The keys of `ratios` below 1.0 whose two figures' min-max ranges overlap.
+
+    Example:
+    >>> figures = {"a": {"min": 8, "max": 11}, "b": {"min": 9, "max": 12}}
+    >>> a_over_b = {"value": 0.9, "numerator": "a", "denominator": "b"}
+    >>> below_one_within_noise(figures, {"a/b": a_over_b})
+    ['a/b']
+    """
+    return [
+        key
+        for key, value in ratios.items()
+        if value["value"] < 1.0
+        and ranges_overlap(figures[value["numerator"]], figures[value["denominator"]])
+    ]
 
 
 def _target(name: str, statement: str, status: str, detail: str, **evidence) -> dict:
@@ -125,11 +156,7 @@ def throughput_targets(figures: dict, ratios: dict, device: dict) -> list[dict]:
     if versus:
         below = {key: value for key, value in versus.items() if value["value"] < 1.0}
         worst = min(versus, key=lambda key: versus[key]["value"])
-        noise = [
-            key
-            for key in below
-            if ranges_overlap(figures[below[key]["numerator"]], figures[below[key]["denominator"]])
-        ]
+        noise = below_one_within_noise(figures, below)
         detail = (
             f"{len(versus) - len(below)}/{len(versus)} training settings >= 1.0; lowest "
             f"{versus[worst]['value']:.3f} ({worst.split('/', 1)[1]}); {len(noise)} of the "
