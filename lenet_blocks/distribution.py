@@ -32,6 +32,8 @@ import os
 import keras
 import tensorflow as tf
 
+from lenet_blocks.choices import DISTRIBUTIONS
+
 __all__ = [
     "DISTRIBUTIONS",
     "WorkerLostError",
@@ -42,7 +44,6 @@ __all__ = [
     "parse_tf_config",
 ]
 
-DISTRIBUTIONS = ("none", "mirrored", "multi-worker")
 LOG_EVERY = 32  # steps between the training logs of `fit_multi_worker` (one collective read)
 
 

@@ -21,6 +21,7 @@ import math
 import keras
 
 from lenet_blocks.builder import build_lenet
+from lenet_blocks.choices import AUGMENTATIONS, LR_SCHEDULES
 
 __all__ = [
     "AUGMENTATIONS",
@@ -33,9 +34,7 @@ __all__ = [
     "schedule_callbacks",
 ]
 
-AUGMENTATIONS = ("none", "translate", "translate_zoom")
 AUGMENTATION_FACTOR = 0.1  # RandomTranslation / RandomZoom factor: at most 10% (2.8 px at 28x28)
-LR_SCHEDULES = ("constant", "cosine")
 
 
 def check_augmentation(augmentation) -> None:

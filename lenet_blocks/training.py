@@ -26,6 +26,8 @@ import keras
 import numpy as np
 
 from lenet_blocks import artifacts, plots
+from lenet_blocks.choices import OPTIMIZERS, check_choice
+from lenet_blocks.compile import compile_lenet
 from lenet_blocks.datasets import FASHION_MNIST_CLASS_NAMES, load_fashion_mnist
 from lenet_blocks.distribution import fit_multi_worker, is_chief, make_strategy, parse_tf_config
 from lenet_blocks.inspection import format_shape_walk, shape_walk
@@ -39,12 +41,6 @@ from lenet_blocks.regularization import (
     schedule_callbacks,
 )
 
-OPTIMIZERS = {
-    "sgd": keras.optimizers.SGD,
-    "adam": keras.optimizers.Adam,
-    "adamw": keras.optimizers.AdamW,
-    "rmsprop": keras.optimizers.RMSprop,
-}
 SETTING_DEFAULTS = {"lr_schedule": "constant", "augmentation": "none"}
 CHECKPOINT_DIR = "checkpoint"
 STATE_FILE = "state.json"
@@ -96,7 +92,7 @@ def resolve_settings(
         value = settings[arg]
         if not _is_positive_int(value):
             raise ValueError(f"`{arg}` must be a positive int. Received: {arg}={value!r}")
-    _check_optimizer(settings["optimizer"])
+    check_choice("optimizer", settings["optimizer"], OPTIMIZERS)
     check_lr_schedule(settings["lr_schedule"])
     check_augmentation(settings["augmentation"])
     if not settings["learning_rate"] > 0:
@@ -130,44 +126,6 @@ def _is_positive_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
-def make_optimizer(
-    name: str,
-    learning_rate: float,
-    momentum: float = 0.0,
-    nesterov: bool = False,
-    weight_decay: float = 0.0,
-) -> keras.Optimizer:
-    """A Keras optimizer by name (`sgd`, `adam`, `adamw`, `rmsprop`).
-
-    Args:
-        name: str. One of `sgd`, `adam`, `adamw`, `rmsprop`.
-        learning_rate: float.
-        momentum: float. Momentum of SGD and RMSprop (ignored by Adam/AdamW).
-        nesterov: bool. Nesterov momentum (SGD only).
-        weight_decay: float. Decoupled weight decay; 0 for none.
-
-    Example:
-    >>> make_optimizer("sgd", 0.9).get_config()["momentum"]
-    0.0
-    """
-    _check_optimizer(name)
-    if name == "adamw":
-        return keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=weight_decay)
-    options = {"learning_rate": learning_rate, "weight_decay": weight_decay or None}
-    if name == "sgd":
-        options.update(momentum=momentum, nesterov=nesterov)
-    elif name == "rmsprop":
-        options.update(momentum=momentum)
-    return OPTIMIZERS[name](**options)
-
-
-def _check_optimizer(name: str) -> None:
-    if name not in OPTIMIZERS:
-        raise ValueError(
-            f"`optimizer` must be one of {tuple(OPTIMIZERS)}. Received: optimizer={name!r}"
-        )
-
-
 def build_compiled_model(settings: dict, steps_per_execution: int = 1) -> keras.Model:
     """The run's model, compiled with its optimizer and the loss that fits its output layer.
 
@@ -185,14 +143,13 @@ def build_compiled_model(settings: dict, steps_per_execution: int = 1) -> keras.
         seed=settings["seed"],
         **overrides,
     )
-    loss, metrics = loss_and_metrics(model)
-    optimizer = make_optimizer(
-        settings["optimizer"], settings["learning_rate"], settings["momentum"]
+    return compile_lenet(
+        model,
+        settings["optimizer"],
+        settings["learning_rate"],
+        momentum=settings["momentum"],
+        steps_per_execution=steps_per_execution,
     )
-    model.compile(
-        optimizer=optimizer, loss=loss, metrics=metrics, steps_per_execution=steps_per_execution
-    )
-    return model
 
 
 def single_device_copy(model: keras.Model, settings: dict) -> keras.Model:

@@ -33,6 +33,7 @@ import keras_tuner
 import tensorflow as tf
 
 from lenet_blocks.artifacts import atomic_path
+from lenet_blocks.compile import make_optimizer
 from lenet_blocks.objectives import loss_and_metrics
 from lenet_blocks.regularization import (
     AUGMENTATION_FACTOR,
@@ -41,7 +42,6 @@ from lenet_blocks.regularization import (
     augmented_lenet,
     schedule_callbacks,
 )
-from lenet_blocks.training import make_optimizer
 
 __all__ = [
     "HYPERPARAMETERS",

@@ -19,5 +19,5 @@ fi
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[test,export]"
+.venv/bin/python -m pip install --quiet -e ".[all]"
 echo "setup: ready ($(.venv/bin/python -c 'import lenet_blocks; print("lenet_blocks", lenet_blocks.__version__)'))"
