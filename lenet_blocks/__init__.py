@@ -1,5 +1,8 @@
 """lenet_blocks: the LeNet family as reusable, serializable Keras 3 parts.
 
+Every public name loads on first use, so `import lenet_blocks` (and `lenet-blocks --help`)
+does not pay for Keras, TensorFlow or keras-tuner until a name that needs them is used.
+
 Example:
 >>> import lenet_blocks as lb
 >>> model = lb.build_lenet()
@@ -7,33 +10,34 @@ Example:
 44426
 """
 
-from lenet_blocks import layers
-from lenet_blocks.builder import build_lenet
-from lenet_blocks.inspection import shape_walk
-from lenet_blocks.presets import get_preset, list_presets
-from lenet_blocks.saving import load_model
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-# Submodules with heavier imports (tf.data, keras-tuner, converters) load on first use:
-# `lenet_blocks.training.train(...)` works after a plain `import lenet_blocks`.
-_LAZY_SUBMODULES = ("datasets", "export", "pipeline", "search", "training", "tuning")
+# Public name -> the module that defines it.
+_PUBLIC_NAMES = {
+    "build_lenet": "lenet_blocks.builder",
+    "get_preset": "lenet_blocks.presets",
+    "list_presets": "lenet_blocks.presets",
+    "load_model": "lenet_blocks.saving",
+    "shape_walk": "lenet_blocks.inspection",
+}
+# Submodules reachable as attributes after a plain `import lenet_blocks`.
+_LAZY_SUBMODULES = ("datasets", "export", "layers", "pipeline", "search", "training", "tuning")
 
 
 def __getattr__(name: str):
+    if name in _PUBLIC_NAMES:
+        return getattr(importlib.import_module(_PUBLIC_NAMES[name]), name)
     if name in _LAZY_SUBMODULES:
-        import importlib
-
         return importlib.import_module(f"lenet_blocks.{name}")
     raise AttributeError(f"module 'lenet_blocks' has no attribute {name!r}")
 
 
-__all__ = [
-    "__version__",
-    "build_lenet",
-    "get_preset",
-    "layers",
-    "list_presets",
-    "load_model",
-    "shape_walk",
-]
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_PUBLIC_NAMES, *_LAZY_SUBMODULES])
+
+
+__all__ = ["__version__", "layers", *_PUBLIC_NAMES]

@@ -7,15 +7,30 @@ A thin shell over the public functions: `training.train`, `training.evaluate_mod
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from collections.abc import Sequence
 
-from lenet_blocks import __version__
-from lenet_blocks.distribution import DISTRIBUTIONS
+# Only Keras-free modules here: `--help`, `--version` and argument errors import no TensorFlow.
+from lenet_blocks import __version__, console
+from lenet_blocks.choices import (
+    AUGMENTATIONS,
+    DISTRIBUTIONS,
+    EXPORT_FORMATS,
+    LR_SCHEDULES,
+    OPTIMIZERS,
+    TUNER_KINDS,
+)
 from lenet_blocks.presets import list_presets
-from lenet_blocks.regularization import AUGMENTATIONS, LR_SCHEDULES
 
 EXIT_USAGE, EXIT_FAILURE, EXIT_INTERRUPTED = 2, 1, 130
+DEBUG_ENV_VAR = "LENET_BLOCKS_DEBUG"
+# Errors a user causes (bad arguments, files, data): one line and exit 2. Other failures
+# (a diverging loss, a failed search or export) give one line and exit 1.
+USER_ERRORS = (ValueError, OSError)
+# Commands whose interrupted work the same command picks up again.
+RESUMABLE_COMMANDS = ("train", "tune")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train, evaluate and use LeNet models on Fashion-MNIST with Keras.",
     )
     parser.add_argument("--version", action="version", version=f"lenet_blocks {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help=f"show tracebacks and TensorFlow's own log lines (also: {DEBUG_ENV_VAR}=1)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = commands.add_parser(
@@ -38,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--preset", default="notebook", choices=list_presets())
     train.add_argument("--epochs", type=int, help="default: the preset's")
     train.add_argument("--batch-size", type=int, help="default: the preset's")
-    train.add_argument("--optimizer", choices=("sgd", "adam", "adamw", "rmsprop"))
+    train.add_argument("--optimizer", choices=OPTIMIZERS)
     train.add_argument("--learning-rate", type=float, help="default: the preset's")
     train.add_argument(
         "--lr-schedule", choices=LR_SCHEDULES, help="default: the preset's, else constant"
@@ -102,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
         "space, centred on the notebook's configuration. Started again with the same --output, "
         "a killed search resumes: completed trials are kept, the interrupted one reruns.",
     )
-    tune.add_argument("--tuner", default="random", choices=("random", "bayesian", "hyperband"))
+    tune.add_argument("--tuner", default="random", choices=TUNER_KINDS)
     tune.add_argument("--max-trials", type=int, default=10, help="trials in total (default 10)")
     tune.add_argument(
         "--epochs", type=int, default=5, help="epochs per trial; hyperband: most per model"
@@ -156,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
         "difference, int8 by accuracy drop. ONNX needs `pip install 'lenet_blocks[export]'`.",
     )
     export.add_argument("model", help="a .keras file")
-    export.add_argument("--format", required=True, choices=("savedmodel", "tflite", "onnx"))
+    export.add_argument("--format", required=True, choices=EXPORT_FORMATS)
     export.add_argument("--output", required=True, help="SavedModel directory or output file")
     export.add_argument("--force", action="store_true", help="replace an existing --output")
     export.add_argument(
@@ -372,32 +392,28 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Runs the CLI; returns the exit status (0 ok, 1 failure, 2 bad usage or input, 130 Ctrl-C)."""
-    args = build_parser().parse_args(argv)
-    from lenet_blocks.distributed_search import DistributedSearchError
-    from lenet_blocks.distribution import WorkerLostError
-    from lenet_blocks.export import ExportError
-    from lenet_blocks.search import SearchFailedError
-    from lenet_blocks.training import NonFiniteLossError
+    """Runs the CLI; returns the exit status (0 ok, 1 failure, 2 bad usage or input, 130 Ctrl-C).
 
-    try:
-        COMMANDS[args.command](args)
-    except (FileNotFoundError, FileExistsError, ValueError) as error:
-        print(f"lenet-blocks {args.command}: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except (
-        NonFiniteLossError,
-        SearchFailedError,
-        ExportError,
-        DistributedSearchError,
-        WorkerLostError,
-    ) as error:
-        print(f"lenet-blocks {args.command}: error: {error}", file=sys.stderr)
-        return EXIT_FAILURE
-    except KeyboardInterrupt:
-        print(
-            f"lenet-blocks {args.command}: interrupted; the same command resumes the run.",
-            file=sys.stderr,
-        )
-        return EXIT_INTERRUPTED
+    Errors are one line on stderr; `--debug` (or `LENET_BLOCKS_DEBUG=1`) shows the traceback
+    and TensorFlow's own log lines instead.
+    """
+    args = build_parser().parse_args(argv)
+    debug = args.debug or os.environ.get(DEBUG_ENV_VAR, "") not in ("", "0")
+    prefix = f"lenet-blocks {args.command}"
+    with contextlib.nullcontext() if debug else console.native_logs_filtered():
+        try:
+            COMMANDS[args.command](args)
+        except KeyboardInterrupt:
+            resumes = "; the same command resumes it" if args.command in RESUMABLE_COMMANDS else ""
+            print(f"{prefix}: interrupted{resumes}.", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except Exception as error:
+            if debug:
+                raise
+            message = console.one_line(error)
+            user_error = isinstance(error, USER_ERRORS)
+            if not user_error and not type(error).__module__.startswith("lenet_blocks."):
+                message += f" ({type(error).__name__}; --debug shows the traceback)"
+            print(f"{prefix}: error: {message}", file=sys.stderr)
+            return EXIT_USAGE if user_error else EXIT_FAILURE
     return 0

@@ -6,17 +6,24 @@ import sys
 
 import numpy as np
 import pytest
+from cli_helpers import run_cli as lenet_blocks
 from idx_helpers import make_dataset, write_dataset
 from PIL import Image
 
+from lenet_blocks import cli
+from lenet_blocks.console import is_native_log_line
 
-def lenet_blocks(*args, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "lenet_blocks", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+HEAVY_MODULES = ("tensorflow", "keras", "keras_tuner", "jax", "torch")
+CHECK_IMPORTS = """
+import sys
+from lenet_blocks.cli import main
+for argv in (["--help"], ["--version"], ["train", "--help"], ["train", "--epochs", "x"]):
+    try:
+        main(argv)
+    except SystemExit:
+        pass
+print("HEAVY", sorted(name for name in sys.modules if name.split(".")[0] in %r))
+"""
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +98,59 @@ def test_bad_model_file_gives_clear_error(tmp_path):
     result = lenet_blocks("predict", tmp_path / "bad.keras", tmp_path / "x.npy")
     assert result.returncode == 2
     assert "not a `.keras` model file" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_help_version_and_usage_errors_import_no_tensorflow():
+    result = subprocess.run(
+        [sys.executable, "-c", CHECK_IMPORTS % (HEAVY_MODULES,)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "usage: lenet-blocks" in result.stdout and "lenet_blocks 0." in result.stdout
+    assert "invalid int value: 'x'" in result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "HEAVY []"
+
+
+def test_evaluate_stderr_has_no_tensorflow_log_lines(trained_run):
+    root, data_dir, _ = trained_run
+    result = lenet_blocks("evaluate", root / "run" / "model.keras", "--data-dir", data_dir)
+    assert result.returncode == 0, result.stderr
+    native = [line for line in result.stderr.splitlines() if is_native_log_line(line.encode())]
+    assert native == []
+    assert "cuInit" not in result.stderr and "cuda drivers" not in result.stderr
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    (tmp_path / "bad.keras").write_text("nope")
+    quiet = lenet_blocks("predict", tmp_path / "bad.keras", tmp_path / "x.npy")
+    debug = lenet_blocks("--debug", "predict", tmp_path / "bad.keras", tmp_path / "x.npy")
+    assert quiet.returncode == 2 and len(quiet.stderr.strip().splitlines()) == 1, quiet.stderr
+    assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "resumes"), [("train", True), ("tune", True), ("predict", False)]
+)
+def test_interrupt_message_fits_the_command(monkeypatch, capsys, command, resumes):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli.COMMANDS, command, interrupted)
+    argv = {"train": ["train"], "tune": ["tune"], "predict": ["predict", "m.keras", "x.npy"]}
+    assert cli.main(argv[command]) == cli.EXIT_INTERRUPTED
+    message = capsys.readouterr().err
+    assert message.startswith(f"lenet-blocks {command}: interrupted")
+    assert ("resumes" in message) is resumes
+
+
+def test_unexpected_error_is_one_line_naming_its_type(monkeypatch, capsys):
+    def broken(args):
+        raise KeyError("no such thing\nsecond line")
+
+    monkeypatch.setitem(cli.COMMANDS, "predict", broken)
+    assert cli.main(["predict", "m.keras", "x.npy"]) == cli.EXIT_FAILURE
+    message = capsys.readouterr().err
+    assert len(message.strip().splitlines()) == 1
+    assert "KeyError" in message and "--debug" in message
