@@ -13,9 +13,11 @@ import os
 import struct
 import zlib
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import BinaryIO, Literal, NamedTuple
 
 import numpy as np
+
+from lenet_blocks.validation import is_positive_int
 
 __all__ = [
     "DATA_DIR_ENV_VAR",
@@ -25,6 +27,7 @@ __all__ = [
     "FILE_SHA256",
     "KERAS_CACHE_SUBDIR",
     "KERAS_ORIGIN",
+    "MAX_IDX_BYTES",
     "DataLocation",
     "DatasetNotFoundError",
     "candidate_dirs",
@@ -84,6 +87,12 @@ _IMAGE_SIZE = (28, 28)
 _NUM_CLASSES = len(FASHION_MNIST_CLASS_NAMES)
 _IDX_MAGIC: dict[str, int] = {"images": 0x00000803, "labels": 0x00000801}
 _GZIP_MAGIC = b"\x1f\x8b"
+_READ_CHUNK = 2**20
+
+# The most decompressed bytes one IDX file may declare (`read_idx_file(max_bytes=)` overrides it
+# per call; assigning this constant raises it for every call, `load_fashion_mnist` included).
+# The official training images are 47,040,016 bytes.
+MAX_IDX_BYTES = 2**30
 
 PathLike = str | os.PathLike[str]
 
@@ -104,7 +113,7 @@ class DataLocation(NamedTuple):
     source: str
 
 
-def read_idx_file(path: PathLike, kind: IdxKind) -> np.ndarray:
+def read_idx_file(path: PathLike, kind: IdxKind, max_bytes: int | None = None) -> np.ndarray:
     """Reads and validates one Fashion-MNIST IDX file, gzip-compressed or raw.
 
     Compression is detected from the content, not the file name. Images must be
@@ -115,19 +124,27 @@ def read_idx_file(path: PathLike, kind: IdxKind) -> np.ndarray:
     also match the official decompressed-content sha256 in `FILE_SHA256`; smaller
     files of the same names (synthetic test sets) are not checksummed.
 
+    Reads are bounded: the header is read first, a header declaring more than
+    `max_bytes` is refused before anything else is read, and no more than the declared
+    size (plus one byte, to detect trailing data) is ever decompressed, so a small
+    gzip file that inflates to gigabytes costs no more memory than its header declares.
+
     Args:
         path: Path of the IDX file.
         kind: `"images"` or `"labels"`.
+        max_bytes: The most decompressed bytes (header included) the file may declare;
+            defaults to `MAX_IDX_BYTES` (1 GiB, read at call time).
 
     Returns:
         A read-only `uint8` NumPy array backed by the decompressed file content.
 
     Raises:
-        ValueError: If `kind` is unknown, or the file is not a valid IDX file of that
-            kind (bad or truncated gzip stream, wrong magic number, wrong image size,
-            byte length not matching the header, checksum mismatch, label out of
-            range). The message names the file.
-        OSError: If the file cannot be opened.
+        ValueError: If `kind` or `max_bytes` is invalid, the file cannot be read
+            (permissions, a directory), or it is not a valid IDX file of that kind (bad
+            or truncated gzip stream, wrong magic number, wrong image size, declared
+            size over `max_bytes`, byte length not matching the header, checksum
+            mismatch, label out of range). The message names the file.
+        FileNotFoundError: If the file does not exist.
 
     Example:
     >>> import gzip, pathlib, struct, tempfile
@@ -140,26 +157,63 @@ def read_idx_file(path: PathLike, kind: IdxKind) -> np.ndarray:
     """
     if kind not in _IDX_MAGIC:
         raise ValueError(f"`kind` must be 'images' or 'labels'. Received: kind={kind!r}")
+    if max_bytes is not None and not is_positive_int(max_bytes):
+        raise ValueError(
+            f"`max_bytes` must be a positive int or None. Received: max_bytes={max_bytes!r}"
+        )
     path = Path(path)
-    data = _read_decompressed(path)
-    shape = _parse_header(path, data, kind)
-    _verify_checksum(path, data, num_items=shape[0])
-    array = np.frombuffer(data, dtype=np.uint8, offset=_header_size(len(shape)))
-    array = array.reshape(shape)
+    limit = MAX_IDX_BYTES if max_bytes is None else max_bytes
+    try:
+        with path.open("rb") as raw:
+            compressed = raw.read(len(_GZIP_MAGIC)) == _GZIP_MAGIC
+            raw.seek(0)
+            stream = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
+            shape, header, payload = _read_bounded(path, stream, kind, limit)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        raise ValueError(f"{path}: corrupt or truncated gzip stream ({error}).") from None
+    except FileNotFoundError:
+        raise
+    except OSError as error:
+        raise ValueError(f"{path}: cannot read the file ({error.strerror or error}).") from None
+    _verify_checksum(path, (header, payload), num_items=shape[0])
+    array = np.frombuffer(payload, dtype=np.uint8).reshape(shape)
+    array.flags.writeable = False
     if kind == "labels":
         _check_label_range(path, array)
     return array
 
 
-def _read_decompressed(path: Path) -> bytes:
-    """Returns the file's bytes, gunzipped if they start with the gzip magic."""
-    data = path.read_bytes()
-    if not data.startswith(_GZIP_MAGIC):
-        return data
-    try:
-        return gzip.decompress(data)
-    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
-        raise ValueError(f"{path}: corrupt or truncated gzip stream ({error}).") from None
+def _read_bounded(
+    path: Path, stream: BinaryIO, kind: IdxKind, limit: int
+) -> tuple[tuple[int, ...], bytes, bytearray]:
+    """Reads the header, then the payload it declares in chunks, and checks nothing follows.
+
+    Returns the shape, the header and the payload.
+    """
+    header = stream.read(_header_size(_IDX_MAGIC[kind] & 0xFF))
+    shape = _parse_header(path, header, kind)
+    expected_size = len(header) + math.prod(shape)
+    if expected_size > limit:
+        raise ValueError(
+            f"{path}: header declares shape {shape} ({expected_size} bytes), over the limit "
+            f"of {limit} bytes (raise it with `max_bytes=` or "
+            "`lenet_blocks.datasets.MAX_IDX_BYTES`)."
+        )
+    payload = bytearray()
+    while len(payload) < expected_size - len(header):
+        chunk = stream.read(min(_READ_CHUNK, expected_size - len(header) - len(payload)))
+        if not chunk:
+            break
+        payload += chunk
+    content_size = len(header) + len(payload)
+    if content_size < expected_size or stream.read(1):
+        problem = "truncated" if content_size < expected_size else "has trailing data"
+        received = f"{content_size} bytes" if content_size < expected_size else "longer"
+        raise ValueError(
+            f"{path}: file {problem}: header declares shape {shape} "
+            f"({expected_size} bytes), but the content is {received}."
+        )
+    return shape, header, payload
 
 
 def _header_size(ndim: int) -> int:
@@ -167,43 +221,39 @@ def _header_size(ndim: int) -> int:
     return 4 + 4 * ndim
 
 
-def _parse_header(path: Path, data: bytes, kind: IdxKind) -> tuple[int, ...]:
-    """Validates the IDX header and payload length and returns the array shape."""
+def _parse_header(path: Path, header: bytes, kind: IdxKind) -> tuple[int, ...]:
+    """Validates the IDX header (magic, length, image size) and returns the array shape."""
     expected_magic = _IDX_MAGIC[kind]
     ndim = expected_magic & 0xFF
     header_size = _header_size(ndim)
-    magic = int.from_bytes(data[:4], "big")
-    if len(data) >= 4 and magic != expected_magic:
+    magic = int.from_bytes(header[:4], "big")
+    if len(header) >= 4 and magic != expected_magic:
         raise ValueError(
             f"{path}: bad magic number 0x{magic:08x}, expected 0x{expected_magic:08x} "
             f"(IDX uint8 {ndim}-D {kind})."
         )
-    if len(data) < header_size:
+    if len(header) < header_size:
         raise ValueError(
             f"{path}: file too short for an IDX {kind} header "
-            f"({len(data)} bytes, need {header_size})."
+            f"({len(header)} bytes, need {header_size})."
         )
-    shape = struct.unpack_from(f">{ndim}I", data, offset=4)
+    shape = struct.unpack_from(f">{ndim}I", header, offset=4)
     if kind == "images" and shape[1:] != _IMAGE_SIZE:
         raise ValueError(
             f"{path}: images are {shape[1]}x{shape[2]}, expected {_IMAGE_SIZE[0]}x{_IMAGE_SIZE[1]}."
         )
-    expected_size = header_size + math.prod(shape)
-    if len(data) != expected_size:
-        problem = "truncated" if len(data) < expected_size else "has trailing data"
-        raise ValueError(
-            f"{path}: file {problem}: header declares shape {shape} "
-            f"({expected_size} bytes), but the content is {len(data)} bytes."
-        )
     return shape
 
 
-def _verify_checksum(path: Path, data: bytes, num_items: int) -> None:
-    """Checks the sha256 of a file that claims to be a full official file."""
+def _verify_checksum(path: Path, parts: tuple[bytes, ...], num_items: int) -> None:
+    """Checks the sha256 of a file (given as its parts) that claims to be a full official file."""
     name = path.name.removesuffix(".gz")
     if _OFFICIAL_ITEM_COUNTS.get(name) != num_items:
         return
-    digest = hashlib.sha256(data).hexdigest()
+    sha256 = hashlib.sha256()
+    for part in parts:
+        sha256.update(part)
+    digest = sha256.hexdigest()
     if digest != FILE_SHA256[name]:
         raise ValueError(
             f"{path}: sha256 of the decompressed content is {digest}, expected "
@@ -302,8 +352,8 @@ def load_fashion_mnist(
         DatasetNotFoundError: If no complete copy is found (and the download is
             disabled, not allowed, or fails). The message lists every location
             searched and how to get the data.
-        ValueError: If a file is invalid (see `read_idx_file()`), or the image and
-            label counts of a split differ.
+        ValueError: If a file is invalid (see `read_idx_file()`), a split holds no
+            images, or the image and label counts of a split differ.
 
     Example (needs the data, so not run as a doctest):
     >>> (x_train, y_train), (x_test, y_test) = load_fashion_mnist()  # doctest: +SKIP
@@ -381,8 +431,10 @@ def _load_copy(
 
 
 def _load_split(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Reads one split and checks that it has as many labels as images."""
+    """Reads one split and checks that it has images, and as many labels as images."""
     images = read_idx_file(images_path, "images")
+    if len(images) == 0:
+        raise ValueError(f"{images_path} holds no images; a split needs at least one image.")
     labels = read_idx_file(labels_path, "labels")
     if len(images) != len(labels):
         raise ValueError(

@@ -1,7 +1,11 @@
-"""Helpers that write small synthetic Fashion-MNIST-style IDX files for tests."""
+"""Helpers that write synthetic Fashion-MNIST-style IDX files (and gzip bombs) for tests,
+and run code in a memory-capped subprocess."""
 
 import gzip
+import os
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -63,3 +67,46 @@ def write_dataset(directory: Path, dataset: Dataset, compress: bool = True) -> P
     ):
         write_idx(directory / f"{name}{suffix}", array)
     return directory
+
+
+def write_gzip_bomb(path: Path, head: bytes, inflated_size: int) -> Path:
+    """Writes `head` followed by zeros up to `inflated_size` bytes as a small gzip file.
+
+    Zeros compress about 1000:1 at level 1, so a bomb of hundreds of MiB is a file of a few MiB.
+    """
+    chunk = bytes(2**24)
+    with gzip.open(path, "wb", compresslevel=1) as stream:
+        stream.write(head)
+        remaining = inflated_size - len(head)
+        while remaining > 0:
+            remaining -= stream.write(chunk[: min(remaining, len(chunk))])
+    return path
+
+
+# Runs in a child after its imports: caps the address space at what it uses now plus `headroom`.
+_MEMORY_CAP = """
+import resource
+with open("/proc/self/status") as _status:
+    _used = next(int(line.split()[1]) * 1024 for line in _status if line.startswith("VmSize:"))
+_hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+_cap = _used + {headroom}
+if _hard != resource.RLIM_INFINITY:
+    _cap = min(_cap, _hard)
+resource.setrlimit(resource.RLIMIT_AS, (_cap, _hard))
+"""
+
+
+def run_memory_capped(
+    imports: str, code: str, *args: str, headroom: int = 2**27
+) -> subprocess.CompletedProcess:
+    """Runs `imports`, then `code` in a fresh interpreter whose memory is capped (Linux).
+
+    The cap (`RLIMIT_AS`) is the child's address space after `imports` plus `headroom`
+    bytes, so an allocation beyond that raises `MemoryError` in the child (a non-zero exit
+    status) instead of swapping. `args` become `sys.argv[1:]`.
+    """
+    script = "\n".join((imports, _MEMORY_CAP.format(headroom=headroom), code))
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, env=env, timeout=120
+    )

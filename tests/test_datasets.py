@@ -16,8 +16,10 @@ from idx_helpers import (
     TRAIN_LABELS,
     idx_bytes,
     make_dataset,
+    run_memory_capped,
     write_bytes,
     write_dataset,
+    write_gzip_bomb,
     write_idx,
 )
 
@@ -329,6 +331,104 @@ def test_small_file_with_official_name_is_not_checksummed(tmp_path):
     path = write_idx(tmp_path / f"{TEST_LABELS}.gz", labels)
 
     np.testing.assert_array_equal(read_idx_file(path, "labels"), labels, strict=True)
+
+
+def test_empty_split_rejected(tmp_path):
+    write_dataset(tmp_path / "data", make_dataset(num_train=0))
+
+    with pytest.raises(ValueError, match=rf"{TRAIN_IMAGES}\.gz holds no images"):
+        load_fashion_mnist(tmp_path / "data", download=False)
+
+
+# Bounded reads and unreadable files.
+
+READ_IN_CHILD = """
+try:
+    read_idx_file(sys.argv[1], "labels")
+except ValueError as error:
+    print(error)
+"""
+
+
+def test_gzip_bomb_stops_at_declared_size_in_bounded_memory(tmp_path):
+    # 512 MiB of content behind a header declaring 10 labels; the child has 128 MiB to spare.
+    head = idx_bytes(np.zeros(10, np.uint8))
+    path = write_gzip_bomb(tmp_path / "labels.gz", head, inflated_size=2**29)
+
+    result = run_memory_capped(
+        "import sys\nfrom lenet_blocks.datasets import read_idx_file", READ_IN_CHILD, str(path)
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert f"{path}: file has trailing data: header declares shape (10,)" in result.stdout
+
+
+def test_gzip_bomb_decompressed_whole_would_exceed_the_cap(tmp_path):
+    # The cap of the test above is tight enough to catch a reader that inflates everything.
+    path = write_gzip_bomb(tmp_path / "labels.gz", b"", inflated_size=2**29)
+
+    result = run_memory_capped(
+        "import gzip, sys", "gzip.decompress(open(sys.argv[1], 'rb').read())", str(path)
+    )
+
+    assert result.returncode != 0
+    assert "MemoryError" in result.stderr
+
+
+def test_header_over_default_limit_rejected_before_reading(tmp_path):
+    header = idx_bytes(np.zeros(0, np.uint8))[:4] + (2**31).to_bytes(4, "big")
+    path = write_bytes(tmp_path / "labels.gz", header)
+
+    message = read_error(path, "labels")
+
+    assert f"over the limit of {datasets.MAX_IDX_BYTES} bytes" in message
+    assert "max_bytes=" in message and "MAX_IDX_BYTES" in message
+
+
+def test_limit_set_by_argument_and_by_module_constant(tmp_path, monkeypatch):
+    labels = np.zeros(100, np.uint8)
+    path = write_idx(tmp_path / "labels.gz", labels)
+
+    with pytest.raises(ValueError, match=r"\(108 bytes\), over the limit of 107 bytes"):
+        read_idx_file(path, "labels", max_bytes=107)
+    np.testing.assert_array_equal(read_idx_file(path, "labels", max_bytes=108), labels)
+    monkeypatch.setattr(datasets, "MAX_IDX_BYTES", 50)
+    assert "over the limit of 50 bytes" in read_error(path, "labels")
+
+
+@pytest.mark.parametrize("max_bytes", [0, -1, 1.5, True, "100"])
+def test_invalid_max_bytes_rejected(tmp_path, max_bytes):
+    path = write_idx(tmp_path / "labels", np.zeros(3, np.uint8))
+
+    with pytest.raises(ValueError, match=r"`max_bytes` must be a positive int or None"):
+        read_idx_file(path, "labels", max_bytes=max_bytes)
+
+
+def test_unreadable_file_is_one_line_value_error(tmp_path, monkeypatch):
+    path = write_idx(tmp_path / "labels.gz", np.zeros(3, np.uint8))
+
+    def denied(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "open", denied)  # chmod does not stop root, who may run the tests
+
+    message = read_error(path, "labels")
+    assert message == f"{path}: cannot read the file (Permission denied)."
+
+
+def test_directory_instead_of_file_rejected(tmp_path):
+    assert "cannot read the file" in read_error(tmp_path, "labels")
+
+
+def test_missing_file_stays_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"absent"):
+        read_idx_file(tmp_path / "absent", "labels")
+
+
+def test_returned_array_is_read_only(tmp_path):
+    path = write_idx(tmp_path / "labels.gz", np.zeros(3, np.uint8))
+
+    assert not read_idx_file(path, "labels").flags.writeable
 
 
 def test_class_names():
