@@ -34,12 +34,20 @@ def images(count=16, seed=1):
     return np.random.default_rng(seed).integers(0, 256, size=(count, 28, 28), dtype=np.uint8)
 
 
-def brightness_data(count, seed):
-    """Four classes a small LeNet learns in seconds: the image's mean brightness band."""
+def quadrant_data(count, seed):
+    """Four classes a LeNet learns with a wide margin: which quadrant of the image is bright.
+
+    The bright quadrant (160-223) and the background (0-63) never overlap, so the task is
+    learned whatever kernels oneDNN picks on the CPU at hand, not by a lucky seed.
+    """
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 4, size=count)
-    levels = 32 + 64 * labels[:, None, None] + rng.integers(-24, 25, size=(count, 28, 28))
-    return np.clip(levels, 0, 255).astype("uint8"), labels
+    pixels = rng.integers(0, 64, size=(count, 28, 28))
+    rows, cols = np.divmod(labels, 2)
+    row_mask = (np.arange(28) // 14)[None, :] == rows[:, None]
+    col_mask = (np.arange(28) // 14)[None, :] == cols[:, None]
+    pixels += 160 * (row_mask[:, :, None] & col_mask[:, None, :])
+    return pixels.astype("uint8"), labels
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +57,9 @@ def trained_model():
         classes=4, activation="tanh", classifier_activation="softmax", include_rescaling=True
     )
     model.compile(
-        keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"]
+        keras.optimizers.Adam(0.001), "sparse_categorical_crossentropy", metrics=["accuracy"]
     )
-    x, y = brightness_data(600, seed=0)
+    x, y = quadrant_data(600, seed=0)
     model.fit(x[..., None].astype("float32"), y, epochs=4, batch_size=32, verbose=0)
     return model
 
@@ -146,8 +154,8 @@ print(float(np.abs(float_out - expected).max()), float(np.abs(uint8_out - expect
 
 
 def test_int8_tflite_keeps_accuracy_of_trained_model(tmp_path, trained_model):
-    x_test, y_test = brightness_data(200, seed=1)
-    x_train, _ = brightness_data(600, seed=0)
+    x_test, y_test = quadrant_data(200, seed=1)
+    x_train, _ = quadrant_data(600, seed=0)
     path = tmp_path / "lenet_int8.tflite"
     report = export_model(
         trained_model, path, "tflite", quantize="int8",
@@ -162,7 +170,7 @@ def test_int8_tflite_keeps_accuracy_of_trained_model(tmp_path, trained_model):
 
 
 def test_int8_accuracy_drop_over_threshold_raises(tmp_path, trained_model, monkeypatch):
-    x, y = brightness_data(200, seed=1)
+    x, y = quadrant_data(200, seed=1)
     real = export.run_exported
     # The artifact predicts the next class: every correct answer becomes wrong.
     monkeypatch.setattr(export, "run_exported", lambda *a: np.roll(real(*a), 1, axis=-1))
