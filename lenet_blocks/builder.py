@@ -7,16 +7,13 @@ from collections.abc import Sequence
 import keras
 
 from lenet_blocks import model_inputs
-from lenet_blocks.layers import ClassifierHead, ConvBlock
+from lenet_blocks.layers import ClassifierHead, ConvBlock, arguments
 from lenet_blocks.layers.conv_block import POOLING_LAYERS
 from lenet_blocks.lenet5 import build_lenet5_1998
+from lenet_blocks.model_inputs import GLOBAL_POOLING_LAYERS
 from lenet_blocks.presets import get_preset
+from lenet_blocks.validation import is_positive_int
 
-GLOBAL_POOLING_LAYERS = {
-    "avg": keras.layers.GlobalAveragePooling2D,
-    "max": keras.layers.GlobalMaxPooling2D,
-}
-PADDINGS = ("valid", "same")
 # Presets whose "model" dict names a fixed `architecture` are built by its own function, which
 # takes only the `keras.applications` arguments.
 ARCHITECTURES = {"lenet5_1998": build_lenet5_1998}
@@ -186,32 +183,38 @@ def _build(
     include_rescaling,
     name,
 ) -> keras.Model:
-    filters = _validate_positive_ints("filters", filters, allow_empty=False)
+    # What is about the whole model: the per-block forms, the head's presence, the input size.
+    # Each layer checks its own values again when it is made.
+    filters = arguments.positive_ints("filters", filters, allow_empty=False)
     blocks = len(filters)
-    kernel_sizes = _per_block(
-        "kernel_size", kernel_size, blocks, _is_positive_int, "a positive int"
+    kernel_sizes = _per_block("kernel_size", kernel_size, blocks, is_positive_int, "a positive int")
+    paddings = _per_block(
+        "padding",
+        padding,
+        blocks,
+        lambda p: p in arguments.PADDINGS,
+        f"one of {arguments.PADDINGS}",
     )
-    paddings = _per_block("padding", padding, blocks, lambda p: p in PADDINGS, f"one of {PADDINGS}")
-    units = _validate_positive_ints("units", units, allow_empty=True)
-    _validate_choice("block_pooling", block_pooling, tuple(POOLING_LAYERS))
-    _validate_choice("pooling", pooling, (None, *GLOBAL_POOLING_LAYERS))
-    _validate_activation("activation", activation, allow_none=False)
-    _validate_activation("classifier_activation", classifier_activation, allow_none=True)
+    arguments.positive_ints("units", units)
+    arguments.one_of("block_pooling", block_pooling, tuple(POOLING_LAYERS))
+    arguments.one_of("pooling", pooling, (None, *GLOBAL_POOLING_LAYERS))
+    arguments.activation_name("activation", activation)
+    arguments.activation_name("classifier_activation", classifier_activation, allow_none=True)
     for arg, value in (
         ("include_top", include_top),
         ("batch_norm", batch_norm),
         ("include_rescaling", include_rescaling),
     ):
-        if not isinstance(value, bool):
-            raise ValueError(f"`{arg}` must be a bool. Received: {arg}={value!r}")
-    if not _is_positive_int(pool_size):
-        raise ValueError(f"`pool_size` must be a positive int. Received: pool_size={pool_size!r}")
-    if not _is_positive_int(classes):
-        raise ValueError(f"`classes` must be a positive int. Received: classes={classes!r}")
-    if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0 <= dropout < 1:
-        raise ValueError(f"`dropout` must be a float in [0, 1). Received: dropout={dropout!r}")
-    _validate_input_shape(
-        input_shape, kernel_sizes, paddings, pool_size, needs_static=include_top and not pooling
+        arguments.boolean(arg, value)
+    arguments.positive_int("pool_size", pool_size)
+    arguments.positive_int("classes", classes)
+    arguments.rate("dropout", dropout)
+    model_inputs.check_input_shape(
+        input_shape,
+        minimum_input_size(kernel_sizes, paddings, pool_size),
+        needs_static=include_top and not pooling,
+        rule_detail=f"for kernel_size={tuple(kernel_sizes)}, padding={tuple(paddings)}, "
+        f"pool_size={pool_size}",
     )
 
     image_input = model_inputs.image_input(input_tensor, input_shape)
@@ -267,21 +270,6 @@ def minimum_input_size(kernel_sizes: Sequence[int], paddings: Sequence[str], poo
     return size
 
 
-def _is_positive_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
-def _validate_positive_ints(arg: str, values, allow_empty: bool) -> tuple[int, ...]:
-    if isinstance(values, str) or not isinstance(values, Sequence):
-        valid = False
-    else:
-        valid = all(_is_positive_int(v) for v in values) and (allow_empty or len(values) > 0)
-    if not valid:
-        rule = "a sequence of positive ints" + ("" if allow_empty else " (at least one)")
-        raise ValueError(f"`{arg}` must be {rule}. Received: {arg}={values!r}")
-    return tuple(values)
-
-
 def _per_block(arg: str, value, blocks: int, is_valid, rule: str) -> tuple:
     values = tuple(value) if isinstance(value, list | tuple) else (value,) * blocks
     if len(values) != blocks or not all(is_valid(v) for v in values):
@@ -290,45 +278,3 @@ def _per_block(arg: str, value, blocks: int, is_valid, rule: str) -> tuple:
             f"Received: {arg}={value!r}"
         )
     return values
-
-
-def _validate_choice(arg: str, value, choices: tuple) -> None:
-    if value not in choices:
-        raise ValueError(f"`{arg}` must be one of {choices}. Received: {arg}={value!r}")
-
-
-def _validate_activation(arg: str, value, allow_none: bool) -> None:
-    if value is None and allow_none:
-        return
-    try:
-        valid = isinstance(value, str) and keras.activations.get(value) is not None
-    except ValueError:
-        valid = False
-    if not valid:
-        rule = "the name of a Keras activation" + (" or None" if allow_none else "")
-        raise ValueError(f"`{arg}` must be {rule}, e.g. 'sigmoid'. Received: {arg}={value!r}")
-
-
-def _validate_input_shape(input_shape, kernel_sizes, paddings, pool_size, needs_static) -> None:
-    def is_dim(value):
-        return value is None or _is_positive_int(value)
-
-    shape = tuple(input_shape) if isinstance(input_shape, list | tuple) else None
-    if shape is None or len(shape) != 3 or not all(is_dim(d) for d in shape) or shape[2] is None:
-        raise ValueError(
-            "`input_shape` must be a tuple (height, width, channels) of positive ints "
-            f"(height and width may be None). Received: input_shape={input_shape!r}"
-        )
-    if needs_static and None in shape[:2]:
-        raise ValueError(
-            "`input_shape` must have a known height and width when the head flattens; use "
-            "`include_top=False` or a global `pooling` ('avg' or 'max') for any image size. "
-            f"Received: input_shape={input_shape!r}"
-        )
-    minimum = minimum_input_size(kernel_sizes, paddings, pool_size)
-    if any(d is not None and d < minimum for d in shape[:2]):
-        raise ValueError(
-            f"`input_shape` must have height and width of at least {minimum} for "
-            f"kernel_size={tuple(kernel_sizes)}, padding={tuple(paddings)}, pool_size={pool_size}. "
-            f"Received: input_shape={input_shape!r}"
-        )

@@ -8,10 +8,12 @@ from lenet_blocks import (
     losses,  # noqa: F401  (registers RBFLoss/RBFAccuracy for compiled files)
     model_inputs,
 )
+from lenet_blocks.layers import arguments
 from lenet_blocks.layers.connection_table_conv import ConnectionTableConv2D
 from lenet_blocks.layers.rbf_output import RBFOutput
 from lenet_blocks.layers.scaled_tanh import scaled_tanh
 from lenet_blocks.layers.subsampling import Subsampling
+from lenet_blocks.model_inputs import GLOBAL_POOLING_LAYERS
 
 ARCHITECTURE = "lenet5_1998"
 # The paper feeds a 32x32 field with background -0.1 and foreground 1.175 (mean about 0,
@@ -22,10 +24,6 @@ PADDING = 2
 MINIMUM_SIZE = 28  # padded to 32: C1 28, S2 14, C3 10, S4 5, C5 1
 F6_UNITS = 84
 MAXIMUM_CLASSES = F6_UNITS - 1  # rows of the order-84 Paley Hadamard matrix besides all ones
-GLOBAL_POOLING_LAYERS = {
-    "avg": keras.layers.GlobalAveragePooling2D,
-    "max": keras.layers.GlobalMaxPooling2D,
-}
 
 
 def build_lenet5_1998(
@@ -72,13 +70,8 @@ def build_lenet5_1998(
     >>> build_lenet5_1998(include_top=False).output_shape
     (None, 1, 1, 120)
     """
-    if not isinstance(include_top, bool):
-        raise ValueError(f"`include_top` must be a bool. Received: include_top={include_top!r}")
-    if pooling not in (None, *GLOBAL_POOLING_LAYERS):
-        raise ValueError(
-            f"`pooling` must be one of {(None, *GLOBAL_POOLING_LAYERS)}. "
-            f"Received: pooling={pooling!r}"
-        )
+    arguments.boolean("include_top", include_top)
+    arguments.one_of("pooling", pooling, (None, *GLOBAL_POOLING_LAYERS))
     if not (
         isinstance(classes, int)
         and not isinstance(classes, bool)
@@ -94,7 +87,12 @@ def build_lenet5_1998(
         input_shape = (
             model_inputs.shape_of_tensor(input_tensor) if input_tensor is not None else (28, 28, 1)
         )
-    _validate_input_shape(input_shape, needs_static=include_top and pooling is None)
+    model_inputs.check_input_shape(
+        input_shape,
+        MINIMUM_SIZE,
+        needs_static=include_top and pooling is None,
+        rule_detail="for LeNet-5",
+    )
 
     image_input = model_inputs.image_input(input_tensor, input_shape)
 
@@ -113,28 +111,3 @@ def build_lenet5_1998(
         x = RBFOutput(classes, name="rbf")(x)
 
     return model_inputs.functional_model(input_tensor, image_input, x, name)
-
-
-def _validate_input_shape(input_shape, needs_static: bool) -> None:
-    def is_dim(value):
-        return value is None or (
-            isinstance(value, int) and not isinstance(value, bool) and value >= 1
-        )
-
-    shape = tuple(input_shape) if isinstance(input_shape, list | tuple) else None
-    if shape is None or len(shape) != 3 or not all(is_dim(d) for d in shape) or shape[2] is None:
-        raise ValueError(
-            "`input_shape` must be a tuple (height, width, channels) of positive ints "
-            f"(height and width may be None). Received: input_shape={input_shape!r}"
-        )
-    if needs_static and None in shape[:2]:
-        raise ValueError(
-            "`input_shape` must have a known height and width when the top flattens; use "
-            "`include_top=False` or a global `pooling` ('avg' or 'max') for any image size. "
-            f"Received: input_shape={input_shape!r}"
-        )
-    if any(d is not None and d < MINIMUM_SIZE for d in shape[:2]):
-        raise ValueError(
-            f"`input_shape` must have height and width of at least {MINIMUM_SIZE} for LeNet-5. "
-            f"Received: input_shape={input_shape!r}"
-        )

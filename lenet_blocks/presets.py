@@ -142,6 +142,6 @@ def get_preset(name: str) -> dict:
     >>> get_preset("d2l")["model"]["block_pooling"]
     'avg'
     """
-    if name not in PRESETS:
+    if not isinstance(name, str) or name not in PRESETS:
         raise ValueError(f"`preset` must be one of {list_presets()}. Received: preset={name!r}")
     return copy.deepcopy(PRESETS[name])

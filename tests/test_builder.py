@@ -1,5 +1,8 @@
 """Tests of `build_lenet`: reference parity, presets, shapes (Hypothesis) and argument errors."""
 
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -266,3 +269,38 @@ def test_input_tensor_from_earlier_layers_gives_single_tensor_input():
     model = lb.build_lenet(input_tensor=shifted)
     assert model.inputs == [images] and not isinstance(model.input, list)
     assert model(np.zeros((2, 28, 28, 1), "float32")).shape == (2, 10)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "argument"),
+    [({"units": b"x"}, "units"), ({"preset": ["relu"]}, "preset"), ({"filters": "abc"}, "filters")],
+)
+def test_nonsense_argument_forms_are_refused(kwargs, argument):
+    with pytest.raises(ValueError, match=rf"`{argument}` must .*Received: {argument}="):
+        lb.build_lenet(**kwargs)
+
+
+MEMORY_CAPPED_BUILD = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
+import lenet_blocks as lb
+try:
+    lb.build_lenet(**{sys.argv[1]: int(sys.argv[2])})
+except ValueError as error:
+    print("REFUSED", error)
+"""
+
+
+@pytest.mark.parametrize("argument", ["classes", "units"])
+def test_absurd_model_sizes_are_refused_in_bounded_memory(argument):
+    script = MEMORY_CAPPED_BUILD
+    if argument == "units":  # a sequence argument: one absurd hidden layer
+        script = script.replace("int(sys.argv[2])", "(int(sys.argv[2]),)")
+    result = subprocess.run(
+        [sys.executable, "-c", script, argument, str(10**9)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "REFUSED" in result.stdout and "LENET_BLOCKS_MAX_PARAMS" in result.stdout

@@ -1,14 +1,21 @@
-"""Layer tests in the spirit of keras-hub's `run_layer_test`, for every registered core layer."""
-
-import json
+"""Layer tests: `run_layer_test` (tests/layer_helpers.py) for every registered layer, then each
+layer's own behaviour (the LeNet-5 layers' own tests are in test_lenet5.py)."""
 
 import keras
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from layer_helpers import run_layer_test
 
-from lenet_blocks.layers import ClassifierHead, ConvBlock
+from lenet_blocks.layers import (
+    ClassifierHead,
+    ConnectionTableConv2D,
+    ConvBlock,
+    RBFOutput,
+    ScaledTanh,
+    Subsampling,
+)
 
 LAYER_CASES = [
     pytest.param(
@@ -31,68 +38,49 @@ LAYER_CASES = [
         (2, 3),
         id="head-dropout-logits",
     ),
+    pytest.param(ScaledTanh, {}, (2, 5), (2, 5), id="scaled-tanh"),
+    pytest.param(ScaledTanh, {"amplitude": 2.0, "slope": 0.5}, (2, 3, 3, 2), (2, 3, 3, 2), id="st"),
+    pytest.param(Subsampling, {}, (2, 28, 28, 6), (2, 14, 14, 6), id="subsampling"),
+    pytest.param(
+        Subsampling,
+        {"pool_size": (3, 2), "activation": "relu"},
+        (2, 7, 9, 3),
+        (2, 2, 4, 3),
+        id="subsampling-3x2-relu",
+    ),
+    pytest.param(ConnectionTableConv2D, {}, (2, 14, 14, 6), (2, 10, 10, 16), id="c3"),
+    pytest.param(
+        ConnectionTableConv2D,
+        {"table": [[1, 0, 1], [0, 1, 1]], "kernel_size": 3, "padding": "same", "activation": None},
+        (2, 6, 6, 2),
+        (2, 6, 6, 3),
+        id="table-conv-custom",
+    ),
+    pytest.param(RBFOutput, {}, (2, 84), (2, 10), id="rbf"),
+    pytest.param(
+        RBFOutput,
+        {"units": 2, "codes": [[1, -1, 1], [-1, 1, 1]], "trainable_codes": True},
+        (2, 3),
+        (2, 2),
+        id="rbf-trainable-codes",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("cls", "kwargs", "input_shape", "output_shape"), LAYER_CASES)
-def test_config_round_trip(cls, kwargs, input_shape, output_shape):
-    layer = cls(**kwargs)
-    assert cls.from_config(layer.get_config()).get_config() == layer.get_config()
+def test_layer_passes_every_generic_check(cls, kwargs, input_shape, output_shape, tmp_path):
+    run_layer_test(cls, kwargs, input_shape, output_shape, tmp_path)
 
 
-@pytest.mark.parametrize(("cls", "kwargs", "input_shape", "output_shape"), LAYER_CASES)
-def test_serialize_through_json_round_trip(cls, kwargs, input_shape, output_shape):
-    layer = cls(**kwargs)
-    serialized = json.loads(json.dumps(keras.saving.serialize_keras_object(layer)))
-    assert serialized["registered_name"] == f"lenet_blocks>{cls.__name__}"
-    restored = keras.saving.deserialize_keras_object(serialized, safe_mode=True)
-    assert type(restored) is cls
-    assert restored.get_config() == layer.get_config()
-
-
-@pytest.mark.parametrize(("cls", "kwargs", "input_shape", "output_shape"), LAYER_CASES)
-def test_symbolic_and_eager_shapes_and_dtypes_agree(cls, kwargs, input_shape, output_shape):
-    layer = cls(**kwargs)
-    symbolic = layer(keras.KerasTensor(input_shape))
-    eager = layer(np.ones(input_shape, "float32"))
-    assert tuple(symbolic.shape) == tuple(eager.shape) == output_shape
-    assert tuple(layer.compute_output_shape(input_shape)) == output_shape
-    assert symbolic.dtype == keras.backend.standardize_dtype(eager.dtype) == "float32"
-
-
-@pytest.mark.parametrize(("cls", "kwargs", "input_shape", "output_shape"), LAYER_CASES)
-def test_one_training_step_changes_every_trainable_weight(cls, kwargs, input_shape, output_shape):
-    model = keras.Sequential([keras.Input(input_shape[1:]), cls(**kwargs), keras.layers.Flatten()])
-    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
-    before = [w.numpy().copy() for w in model.trainable_weights]
-    x = np.random.default_rng(0).uniform(size=input_shape).astype("float32")
-    y = np.random.default_rng(1).uniform(size=(input_shape[0], int(np.prod(output_shape[1:]))))
-    model.train_on_batch(x, y.astype("float32"))
-    after = [w.numpy() for w in model.trainable_weights]
-    assert before and all(not np.array_equal(b, a) for b, a in zip(before, after, strict=True))
-
-
-@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
-@pytest.mark.parametrize(("cls", "kwargs", "input_shape", "output_shape"), LAYER_CASES)
-def test_mixed_precision_computes_low_keeps_float32_weights(
-    cls, kwargs, input_shape, output_shape, policy
-):
-    layer = cls(**kwargs, dtype=policy)
-    output = layer(np.ones(input_shape, "float32"))
-    compute_dtype = policy.removeprefix("mixed_")
-    assert keras.backend.standardize_dtype(output.dtype) == compute_dtype
-    assert all(w.dtype == "float32" for w in layer.weights)
-    assert layer.get_config()["dtype"]["config"]["name"] == policy
-
-
-@pytest.mark.parametrize(("cls", "kwargs", "input_shape", "output_shape"), LAYER_CASES)
-def test_keras_file_round_trip_keeps_predictions(cls, kwargs, input_shape, output_shape, tmp_path):
-    model = keras.Sequential([keras.Input(input_shape[1:]), cls(**kwargs)])
-    x = np.random.default_rng(0).uniform(size=input_shape).astype("float32")
-    path = tmp_path / "layer.keras"
-    model.save(path)
-    restored = keras.saving.load_model(path, safe_mode=True)
-    np.testing.assert_array_equal(restored.predict(x, verbose=0), model.predict(x, verbose=0))
+def test_every_registered_layer_is_tested():
+    registered = {
+        obj
+        for name, obj in keras.saving.get_custom_objects().items()
+        if name.startswith("lenet_blocks>")
+        and isinstance(obj, type)
+        and issubclass(obj, keras.layers.Layer)
+    }
+    assert registered == {case.values[0] for case in LAYER_CASES}
 
 
 def test_conv_block_rejects_unknown_pooling():
@@ -140,3 +128,71 @@ def test_conv_block_output_shape_matches_arithmetic(
     block = ConvBlock(filters, kernel_size, padding=padding, pool_size=pool_size)
     assert tuple(block.compute_output_shape((2, height, width, channels))) == expected
     assert tuple(block(np.ones((2, height, width, channels), "float32")).shape) == expected
+
+
+@pytest.mark.parametrize(
+    ("cls", "kwargs", "argument"),
+    [
+        (ConvBlock, {"filters": 6, "batch_norm": "abc"}, "batch_norm"),
+        (ConvBlock, {"filters": 0}, "filters"),
+        (ConvBlock, {"filters": 6, "kernel_size": 2.5}, "kernel_size"),
+        (ConvBlock, {"filters": 6, "padding": "full"}, "padding"),
+        (ConvBlock, {"filters": 6, "activation": "swishy"}, "activation"),
+        (ConvBlock, {"filters": 6, "pool_size": True}, "pool_size"),
+        (ClassifierHead, {"dropout": True}, "dropout"),
+        (ClassifierHead, {"dropout": -5}, "dropout"),
+        (ClassifierHead, {"units": b"x"}, "units"),
+        (ClassifierHead, {"classes": 0}, "classes"),
+        (ClassifierHead, {"classifier_activation": "nope"}, "classifier_activation"),
+        (ScaledTanh, {"slope": float("nan")}, "slope"),
+        (ScaledTanh, {"amplitude": float("inf")}, "amplitude"),
+        (Subsampling, {"pool_size": (2, 0)}, "pool_size"),
+        (ConnectionTableConv2D, {"kernel_size": -1}, "kernel_size"),
+        (ConnectionTableConv2D, {"use_bias": 1}, "use_bias"),
+        (RBFOutput, {"units": True}, "units"),
+    ],
+)
+def test_layer_rejects_nonsense_in_constructor_and_from_config(cls, kwargs, argument):
+    with pytest.raises(ValueError, match=rf"`{argument}` must .*Received: {argument}="):
+        cls(**kwargs)
+    config = {**cls().get_config(), **kwargs} if cls is not ConvBlock else {"filters": 6, **kwargs}
+    # Keras' `from_config` wraps the layer's error in a TypeError that quotes it.
+    with pytest.raises(
+        (ValueError, TypeError), match=rf"`{argument}` must .*Received: {argument}="
+    ):
+        cls.from_config(config)
+
+
+@pytest.mark.parametrize(
+    ("layer", "input_shape"),
+    [
+        (ConvBlock(10**9), (None, 28, 28, 1)),
+        (ConvBlock(6, kernel_size=10**9, padding="same"), (None, 28, 28, 1)),
+        (ClassifierHead(units=(10**9,)), (None, 4, 4, 16)),
+        (ClassifierHead(classes=10**9), (None, 84)),
+        (ConnectionTableConv2D(kernel_size=10**6, padding="same"), (None, 14, 14, 6)),
+    ],
+)
+def test_absurd_sizes_are_refused_before_allocating(layer, input_shape):
+    with pytest.raises(
+        ValueError, match=r"parameters, over the limit of .*LENET_BLOCKS_MAX_PARAMS"
+    ):
+        layer.build(input_shape)
+    assert not layer.weights
+
+
+def test_parameter_limit_can_be_raised(monkeypatch):
+    monkeypatch.setenv("LENET_BLOCKS_MAX_PARAMS", "100")
+    with pytest.raises(ValueError, match="over the limit of 100 "):
+        ConvBlock(6).build((None, 28, 28, 1))
+    monkeypatch.setenv("LENET_BLOCKS_MAX_PARAMS", "1000")
+    ConvBlock(6).build((None, 28, 28, 1))
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [Subsampling(pool_size=2**31), ConvBlock(6, kernel_size=30), ConvBlock(6, pool_size=99)],
+)
+def test_windows_larger_than_the_input_are_refused(layer):
+    with pytest.raises(ValueError, match=r"needs inputs of at least .*Received: input_shape="):
+        layer.build((None, 28, 28, 6))

@@ -41,35 +41,6 @@ PAPER_C3_INPUTS = [
     {0, 1, 2, 3, 4, 5},
 ]
 
-LAYER_CASES = [
-    pytest.param(ScaledTanh, {}, (2, 5), (2, 5), id="scaled-tanh"),
-    pytest.param(ScaledTanh, {"amplitude": 2.0, "slope": 0.5}, (2, 3, 3, 2), (2, 3, 3, 2), id="st"),
-    pytest.param(Subsampling, {}, (2, 28, 28, 6), (2, 14, 14, 6), id="subsampling"),
-    pytest.param(
-        Subsampling,
-        {"pool_size": (3, 2), "activation": "relu"},
-        (2, 7, 9, 3),
-        (2, 2, 4, 3),
-        id="subsampling-3x2-relu",
-    ),
-    pytest.param(ConnectionTableConv2D, {}, (2, 14, 14, 6), (2, 10, 10, 16), id="c3"),
-    pytest.param(
-        ConnectionTableConv2D,
-        {"table": [[1, 0, 1], [0, 1, 1]], "kernel_size": 3, "padding": "same", "activation": None},
-        (2, 6, 6, 2),
-        (2, 6, 6, 3),
-        id="table-conv-custom",
-    ),
-    pytest.param(RBFOutput, {}, (2, 84), (2, 10), id="rbf"),
-    pytest.param(
-        RBFOutput,
-        {"units": 2, "codes": [[1, -1, 1], [-1, 1, 1]], "trainable_codes": True},
-        (2, 3),
-        (2, 2),
-        id="rbf-trainable-codes",
-    ),
-]
-
 
 def random_images(count, seed=0):
     return np.random.default_rng(seed).integers(0, 256, (count, 28, 28, 1)).astype("uint8")
@@ -553,56 +524,3 @@ def test_scaled_tanh_is_papers_function_and_configurable():
     np.testing.assert_allclose(ScaledTanh()(x), 1.7159 * np.tanh(2 / 3 * x), rtol=1e-6)
     np.testing.assert_allclose(ScaledTanh(2.0, 0.5)(x), 2.0 * np.tanh(0.5 * x), rtol=1e-6)
     np.testing.assert_allclose(ScaledTanh()(np.array([1.0], "float32")), [1.0], atol=2e-4)
-
-
-# --- Generic layer checks ------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("cls", "kwargs", "input_shape", "output_shape"), LAYER_CASES)
-def test_config_round_trip(cls, kwargs, input_shape, output_shape):
-    layer = cls(**kwargs)
-    assert cls.from_config(layer.get_config()).get_config() == layer.get_config()
-
-
-@pytest.mark.parametrize(("cls", "kwargs", "input_shape", "output_shape"), LAYER_CASES)
-def test_serialize_through_json_round_trip(cls, kwargs, input_shape, output_shape):
-    layer = cls(**kwargs)
-    serialized = json.loads(json.dumps(keras.saving.serialize_keras_object(layer)))
-    assert serialized["registered_name"] == f"lenet_blocks>{cls.__name__}"
-    restored = keras.saving.deserialize_keras_object(serialized, safe_mode=True)
-    assert type(restored) is cls
-    assert restored.get_config() == layer.get_config()
-
-
-@pytest.mark.parametrize(("cls", "kwargs", "input_shape", "output_shape"), LAYER_CASES)
-def test_symbolic_and_eager_shapes_and_dtypes_agree(cls, kwargs, input_shape, output_shape):
-    layer = cls(**kwargs)
-    symbolic = layer(keras.KerasTensor(input_shape))
-    eager = layer(np.ones(input_shape, "float32"))
-    assert tuple(symbolic.shape) == tuple(eager.shape) == output_shape
-    assert tuple(layer.compute_output_shape(input_shape)) == output_shape
-    assert symbolic.dtype == keras.backend.standardize_dtype(eager.dtype) == "float32"
-
-
-@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
-@pytest.mark.parametrize(("cls", "kwargs", "input_shape", "output_shape"), LAYER_CASES)
-def test_mixed_precision_computes_low_keeps_float32_weights(
-    cls, kwargs, input_shape, output_shape, policy
-):
-    layer = cls(**kwargs, dtype=policy)
-    output = layer(np.ones(input_shape, "float32"))
-    assert keras.backend.standardize_dtype(output.dtype) == policy.removeprefix("mixed_")
-    assert all(w.dtype == "float32" for w in layer.weights)
-    assert layer.get_config()["dtype"]["config"]["name"] == policy
-
-
-@pytest.mark.parametrize(("cls", "kwargs", "input_shape", "output_shape"), LAYER_CASES)
-def test_keras_file_round_trip_keeps_predictions(cls, kwargs, input_shape, output_shape, tmp_path):
-    model = keras.Sequential([keras.Input(input_shape[1:]), cls(**kwargs)])
-    for weight in model.trainable_weights:  # move weights off their initial values
-        weight.assign(weight + np.random.default_rng(0).normal(size=weight.shape) * 0.1)
-    x = np.random.default_rng(0).uniform(size=input_shape).astype("float32")
-    path = tmp_path / "layer.keras"
-    model.save(path)
-    restored = keras.saving.load_model(path, safe_mode=True)
-    np.testing.assert_array_equal(restored.predict(x, verbose=0), model.predict(x, verbose=0))

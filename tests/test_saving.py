@@ -14,7 +14,7 @@ FRESH_INTERPRETER_CHECK = """
 import sys
 import keras
 import numpy as np
-import lenet_blocks  # registers the layers, nothing else
+import lenet_blocks.layers  # registers the layers, nothing else
 model = keras.models.load_model(sys.argv[1], safe_mode=True)
 np.save(sys.argv[3], model.predict(np.load(sys.argv[2]), verbose=0))
 """

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import keras
 
+from lenet_blocks.layers import arguments
 from lenet_blocks.layers.staged_layer import StagedLayer
 
 
@@ -41,11 +42,13 @@ class ClassifierHead(StagedLayer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.units = tuple(units)
-        self.classes = classes
-        self.activation = activation
-        self.classifier_activation = classifier_activation
-        self.dropout = dropout
+        self.units = arguments.positive_ints("units", units)
+        self.classes = arguments.positive_int("classes", classes)
+        self.activation = arguments.activation_name("activation", activation)
+        self.classifier_activation = arguments.activation_name(
+            "classifier_activation", classifier_activation, allow_none=True
+        )
+        self.dropout = arguments.rate("dropout", dropout)
 
         self.flatten = keras.layers.Flatten(dtype=self.dtype_policy, name="flatten")
         self.hidden_layers = []
@@ -62,6 +65,17 @@ class ClassifierHead(StagedLayer):
         self.output_dense = keras.layers.Dense(
             classes, activation=classifier_activation, dtype=self.dtype_policy, name="predictions"
         )
+
+    def build(self, input_shape):
+        features = 1
+        for dimension in input_shape[1:]:
+            features *= dimension or 1
+        weights = 0
+        for width in (*self.units, self.classes):
+            weights += (features + 1) * width
+            features = width
+        arguments.check_weights_fit(self, weights)
+        super().build(input_shape)
 
     @property
     def stages(self) -> list[keras.layers.Layer]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from lenet_blocks.layers import arguments
 from lenet_blocks.layers.scaled_tanh import get_activation
 
 # Table I of LeCun et al. (1998): the S2 maps (0-5) each C3 map (0-15) is connected to.
@@ -56,18 +57,6 @@ def _validate_table(table) -> list[list[bool]]:
     if not matrix.any(axis=0).all():
         fail(f"connected: output map(s) {np.flatnonzero(~matrix.any(axis=0)).tolist()} see no map")
     return matrix.tolist()
-
-
-def _kernel_size(value) -> tuple[int, int]:
-    values = tuple(value) if isinstance(value, list | tuple) else (value, value)
-    if len(values) != 2 or not all(
-        isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values
-    ):
-        raise ValueError(
-            "`kernel_size` must be a positive int or a pair of positive ints. "
-            f"Received: kernel_size={value!r}"
-        )
-    return values
 
 
 @keras.saving.register_keras_serializable(package="lenet_blocks")
@@ -124,14 +113,10 @@ class ConnectionTableConv2D(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         self.table = _validate_table(LENET5_CONNECTION_TABLE if table is None else table)
-        self.kernel_size = _kernel_size(kernel_size)
-        if padding not in ("valid", "same"):
-            raise ValueError(f"`padding` must be 'valid' or 'same'. Received: padding={padding!r}")
-        self.padding = padding
+        self.kernel_size = arguments.int_pair("kernel_size", kernel_size)
+        self.padding = arguments.one_of("padding", padding, arguments.PADDINGS)
         self.activation = activation
-        if not isinstance(use_bias, bool):
-            raise ValueError(f"`use_bias` must be a bool. Received: use_bias={use_bias!r}")
-        self.use_bias = use_bias
+        self.use_bias = arguments.boolean("use_bias", use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self._activation_fn = get_activation(activation)
@@ -151,6 +136,7 @@ class ConnectionTableConv2D(keras.layers.Layer):
     def build(self, input_shape):
         kh, kw = self.kernel_size
         dense_shape = (kh, kw, self._input_maps, self.filters)
+        arguments.check_weights_fit(self, kh * kw * self._input_maps * self.filters)
 
         def compact_initializer(shape, dtype=None):
             dense = self.kernel_initializer(dense_shape, dtype=dtype)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 
+from lenet_blocks.layers import arguments
 from lenet_blocks.layers.staged_layer import StagedLayer
 
 POOLING_LAYERS = {"max": keras.layers.MaxPooling2D, "avg": keras.layers.AveragePooling2D}
@@ -45,17 +46,13 @@ class ConvBlock(StagedLayer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if pooling not in POOLING_LAYERS:
-            raise ValueError(
-                f"`pooling` must be one of {sorted(POOLING_LAYERS)}. Received: pooling={pooling!r}"
-            )
-        self.filters = filters
-        self.kernel_size = kernel_size
-        self.padding = padding
-        self.activation = activation
-        self.pooling = pooling
-        self.pool_size = pool_size
-        self.batch_norm = batch_norm
+        self.filters = arguments.positive_int("filters", filters)
+        self.kernel_size = arguments.positive_int("kernel_size", kernel_size)
+        self.padding = arguments.one_of("padding", padding, arguments.PADDINGS)
+        self.activation = arguments.activation_name("activation", activation)
+        self.pooling = arguments.one_of("pooling", pooling, tuple(POOLING_LAYERS))
+        self.pool_size = arguments.positive_int("pool_size", pool_size)
+        self.batch_norm = arguments.boolean("batch_norm", batch_norm)
 
         self.conv = keras.layers.Conv2D(
             filters,
@@ -76,6 +73,23 @@ class ConvBlock(StagedLayer):
         self.pool = POOLING_LAYERS[pooling](
             pool_size, strides=pool_size, dtype=self.dtype_policy, name="pool"
         )
+
+    def build(self, input_shape):
+        height, width, channels = input_shape[1:]
+        weights = self.kernel_size**2 * (channels or 1) * self.filters + 4 * self.filters
+        arguments.check_weights_fit(self, weights)
+        rows = [d for d in (height, width) if d is not None]
+        side = min(rows, default=None)
+        if side is not None and self.padding == "valid":
+            side -= self.kernel_size - 1
+        if side is not None and side < self.pool_size:
+            raise ValueError(
+                f"Layer {self.name!r} (ConvBlock) needs inputs of at least "
+                f"{self.pool_size + (self.kernel_size - 1) * (self.padding == 'valid')} rows "
+                f"and columns for kernel_size={self.kernel_size}, padding={self.padding!r}, "
+                f"pool_size={self.pool_size}. Received: input_shape={tuple(input_shape)}"
+            )
+        super().build(input_shape)
 
     @property
     def stages(self) -> list[keras.layers.Layer]:

@@ -7,6 +7,8 @@ import math
 import keras
 import numpy as np
 
+from lenet_blocks.layers import arguments
+
 
 def _is_prime(number: int) -> bool:
     return number >= 2 and all(number % d for d in range(2, math.isqrt(number) + 1))
@@ -129,20 +131,15 @@ class RBFOutput(keras.layers.Layer):
 
     def __init__(self, units: int = 10, codes=None, trainable_codes: bool = False, **kwargs):
         super().__init__(**kwargs)
-        if not (isinstance(units, int) and not isinstance(units, bool) and units >= 1):
-            raise ValueError(f"`units` must be a positive int. Received: units={units!r}")
-        if not isinstance(trainable_codes, bool):
-            raise ValueError(
-                f"`trainable_codes` must be a bool. Received: trainable_codes={trainable_codes!r}"
-            )
-        self.units = units
+        self.units = arguments.positive_int("units", units)
         self.codes = None if codes is None else _validate_codes(codes, units)
-        self.trainable_codes = trainable_codes
+        self.trainable_codes = arguments.boolean("trainable_codes", trainable_codes)
         self._code_values = None
         self.input_spec = keras.layers.InputSpec(min_ndim=2)
 
     def build(self, input_shape):
         features = input_shape[-1]
+        arguments.check_weights_fit(self, self.units * (features or 1))
         if self.codes is None:
             if features is None:
                 raise ValueError(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from lenet_blocks.layers import arguments
+
 AMPLITUDE = 1.7159
 SLOPE = 2.0 / 3.0
 
@@ -81,11 +83,8 @@ class ScaledTanh(keras.layers.Layer):
 
     def __init__(self, amplitude: float = AMPLITUDE, slope: float = SLOPE, **kwargs):
         super().__init__(**kwargs)
-        for arg, value in (("amplitude", amplitude), ("slope", slope)):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ValueError(f"`{arg}` must be a number. Received: {arg}={value!r}")
-        self.amplitude = float(amplitude)
-        self.slope = float(slope)
+        self.amplitude = arguments.finite_number("amplitude", amplitude)
+        self.slope = arguments.finite_number("slope", slope)
         self.built = True
 
     def call(self, inputs):

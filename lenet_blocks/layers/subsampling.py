@@ -4,18 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from lenet_blocks.layers import arguments
 from lenet_blocks.layers.scaled_tanh import get_activation
-
-
-def _pair(arg: str, value) -> tuple[int, int]:
-    values = tuple(value) if isinstance(value, list | tuple) else (value, value)
-    if len(values) != 2 or not all(
-        isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values
-    ):
-        raise ValueError(
-            f"`{arg}` must be a positive int or a pair of positive ints. Received: {arg}={value!r}"
-        )
-    return values
 
 
 @keras.saving.register_keras_serializable(package="lenet_blocks")
@@ -55,7 +45,7 @@ class Subsampling(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.pool_size = _pair("pool_size", pool_size)
+        self.pool_size = arguments.int_pair("pool_size", pool_size)
         self.activation = activation
         if coefficient_initializer is None:
             area = self.pool_size[0] * self.pool_size[1]
@@ -72,6 +62,12 @@ class Subsampling(keras.layers.Layer):
                 "`Subsampling` needs a known number of channels. "
                 f"Received: input_shape={tuple(input_shape)}"
             )
+        for side, window in zip(input_shape[1:3], self.pool_size, strict=True):
+            if side is not None and side < window:
+                raise ValueError(
+                    f"Layer {self.name!r} (Subsampling) needs inputs of at least "
+                    f"{self.pool_size} rows and columns. Received: input_shape={tuple(input_shape)}"
+                )
         self.coefficient = self.add_weight(
             shape=(channels,), initializer=self.coefficient_initializer, name="coefficient"
         )
