@@ -31,6 +31,7 @@ from lenet_blocks.compile import compile_lenet
 from lenet_blocks.datasets import FASHION_MNIST_CLASS_NAMES, load_fashion_mnist
 from lenet_blocks.distribution import fit_multi_worker, is_chief, make_strategy, parse_tf_config
 from lenet_blocks.inspection import format_shape_walk, shape_walk
+from lenet_blocks.locking import lock_directory
 from lenet_blocks.objectives import class_probabilities, loss_and_metrics
 from lenet_blocks.pipeline import make_dataset, split_validation
 from lenet_blocks.presets import get_preset
@@ -273,7 +274,9 @@ def train(
 
     Raises:
         FileExistsError: `output_dir` holds a finished run with other settings and `overwrite`
-            is false (a finished run with the same settings is returned as it is).
+            is false (a finished run with the same settings is returned as it is), or is a file.
+        DirectoryLockedError: another process trains in `output_dir` (a `FileExistsError`
+            naming its PID; see `lenet_blocks.locking`).
         ValueError: a bad setting, or a checkpoint made with other settings.
         NonFiniteLossError: the loss became NaN or infinite (the last good epoch is kept).
     """
@@ -297,6 +300,42 @@ def train(
         )
     chief = distribution != "multi-worker" or is_chief()
     output_dir = Path(output_dir)
+    # Every worker of a multi-worker run trains on one directory; only the chief writes there.
+    with lock_directory(output_dir, "run") if chief else contextlib.nullcontext():
+        return _train_locked(
+            output_dir,
+            settings,
+            chief=chief,
+            data=data,
+            data_dir=data_dir,
+            tensorboard_dir=tensorboard_dir,
+            overwrite=overwrite,
+            verbose=verbose,
+            callbacks=callbacks,
+            distribution=distribution,
+            steps_per_execution=steps_per_execution,
+        )
+
+
+def _train_locked(
+    output_dir: Path,
+    settings: dict,
+    *,
+    chief: bool,
+    data,
+    data_dir,
+    tensorboard_dir,
+    overwrite: bool,
+    verbose,
+    callbacks,
+    distribution: str,
+    steps_per_execution: int,
+) -> dict:
+    preset, seed, validation_split = (
+        settings["preset"],
+        settings["seed"],
+        settings["validation_split"],
+    )
     checkpoint = EpochCheckpoint(output_dir / CHECKPOINT_DIR, settings, write=chief)
     if overwrite:
         shutil.rmtree(output_dir / CHECKPOINT_DIR, ignore_errors=True)

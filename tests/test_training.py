@@ -10,6 +10,7 @@ import pytest
 from idx_helpers import make_dataset, write_dataset
 
 import lenet_blocks as lb
+from lenet_blocks.locking import DirectoryLockedError, lock_directory
 from lenet_blocks.training import NonFiniteLossError, resolve_settings, train
 
 KILL_AFTER_EPOCH = """
@@ -23,6 +24,21 @@ class KillAfterEpoch(keras.callbacks.Callback):
             os.kill(os.getpid(), signal.SIGKILL)
 
 train(sys.argv[1], data_dir=sys.argv[2], epochs=4, verbose=0, callbacks=[KillAfterEpoch()])
+"""
+
+
+WAIT_AFTER_FIRST_EPOCH = """
+import sys
+import keras
+from lenet_blocks.training import train
+
+class WaitAfterFirstEpoch(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 0:
+            print("epoch 1 done", flush=True)
+            sys.stdin.readline()
+
+train(sys.argv[1], data_dir=sys.argv[2], epochs=2, verbose=0, callbacks=[WaitAfterFirstEpoch()])
 """
 
 
@@ -132,6 +148,41 @@ def test_killed_run_resumes_from_last_completed_epoch(tmp_path, tiny_data_dir):
     assert metrics["epochs"] == 4 and len(metrics["history"]["loss"]) == 4
     assert metrics["history"]["loss"][:2] == state["history"]["loss"]
     assert not (run / "checkpoint").exists()
+
+
+def test_second_run_on_a_directory_in_use_is_refused_with_the_holders_pid(tmp_path, tiny_data_dir):
+    run = tmp_path / "run"
+    first = subprocess.Popen(
+        [sys.executable, "-c", WAIT_AFTER_FIRST_EPOCH, str(run), str(tiny_data_dir)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert first.stdout.readline() == "epoch 1 done\n"
+        second = subprocess.run(
+            [
+                *(sys.executable, "-m", "lenet_blocks", "train", "--output", str(run)),
+                *("--data-dir", str(tiny_data_dir), "--epochs", "2", "--learning-rate", "0.1"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        first.stdin.write("\n")
+        first.stdin.close()
+        assert first.wait(timeout=300) == 0
+    finally:
+        first.kill()
+    assert second.returncode == 2
+    errors = [line for line in second.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and f"is in use by another run (PID {first.pid})" in errors[0]
+    assert json.loads((run / "metrics.json").read_text())["settings"]["learning_rate"] == 0.9
+
+
+def test_run_waits_for_no_lock_it_cannot_take(tmp_path, tiny_data):
+    with lock_directory(tmp_path / "run"), pytest.raises(DirectoryLockedError):
+        train(tmp_path / "run", data=tiny_data, epochs=1, verbose=0)
 
 
 def test_checkpoint_with_other_settings_is_refused(tmp_path, tiny_data):
