@@ -1,11 +1,14 @@
-"""Helpers that write synthetic Fashion-MNIST-style IDX files (and gzip bombs) for tests,
-and run code in a memory-capped subprocess."""
+"""Helpers that write test files (synthetic Fashion-MNIST-style IDX files, gzip bombs,
+`.keras` archives with an edited config) and run code in a memory-capped subprocess."""
 
 import gzip
+import json
 import os
 import struct
 import subprocess
 import sys
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -110,3 +113,28 @@ def run_memory_capped(
     return subprocess.run(
         [sys.executable, "-c", script, *args], capture_output=True, text=True, env=env, timeout=120
     )
+
+
+def read_keras_config(path: Path) -> dict:
+    """The `config.json` of a `.keras` archive."""
+    with zipfile.ZipFile(path) as archive:
+        return json.loads(archive.read("config.json"))
+
+
+def write_keras_config(source: Path, target: Path, edit: Callable[[dict], None] | bytes) -> Path:
+    """Copies the `.keras` archive `source` to `target` with its `config.json` edited.
+
+    `edit` changes the parsed config in place, or is the new `config.json` content itself.
+    """
+    with zipfile.ZipFile(source) as archive, zipfile.ZipFile(target, "w") as copy:
+        for entry in archive.infolist():
+            data = archive.read(entry)
+            if entry.filename == "config.json":
+                if callable(edit):
+                    config = json.loads(data)
+                    edit(config)
+                    data = json.dumps(config).encode()
+                else:
+                    data = edit
+            copy.writestr(entry, data)
+    return target
