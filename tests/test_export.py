@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 from idx_helpers import make_dataset, write_dataset
 
-import lenet_blocks.export as export
 from lenet_blocks import build_lenet, cli
-from lenet_blocks.export import ExportVerificationError, export_model, run_exported
+from lenet_blocks.export import ExportVerificationError, export_model, run_exported, runners, twin
 
 pytestmark = pytest.mark.tensorflow_only  # export traces models with TensorFlow
 
@@ -83,12 +82,12 @@ def test_float_export_matches_keras(tmp_path, preset, format):
 @pytest.mark.parametrize("preset", ["notebook", "lenet5_1998", "tuned_gap"])
 def test_float64_twin_has_same_weights_and_close_outputs(preset):
     model = seeded_model(preset)
-    twin = export._float64_twin(model)
-    assert {w.dtype for w in twin.weights} == {"float64"}
-    for ours, theirs in zip(model.get_weights(), twin.get_weights(), strict=True):
+    rebuilt = twin.float64_twin(model)
+    assert {w.dtype for w in rebuilt.weights} == {"float64"}
+    for ours, theirs in zip(model.get_weights(), rebuilt.get_weights(), strict=True):
         np.testing.assert_array_equal(ours.astype("float64"), theirs)
     batch = images()[..., None]
-    exact = twin.predict(batch.astype("float64"), verbose=0)
+    exact = rebuilt.predict(batch.astype("float64"), verbose=0)
     approximate = model.predict(batch.astype("float32"), verbose=0)
     assert exact.dtype == "float64"
     scale = max(1.0, float(np.abs(exact).max()))
@@ -98,14 +97,14 @@ def test_float64_twin_has_same_weights_and_close_outputs(preset):
 
 def test_parity_bound_adds_twice_the_keras_float32_error(tmp_path, monkeypatch):
     """An export as exact as Keras itself may differ from Keras by twice Keras' own error."""
-    monkeypatch.setattr(export, "_float32_error", lambda *a: 1e-3)
-    real = export.run_exported
-    monkeypatch.setattr(export, "run_exported", lambda *a: real(*a) + 1.5e-3)
+    monkeypatch.setattr(twin, "float32_error", lambda *a: 1e-3)
+    real = runners.run_exported
+    monkeypatch.setattr(runners, "run_exported", lambda *a: real(*a) + 1.5e-3)
     report = export_model(seeded_model(), tmp_path / "ok.tflite", "tflite")
     assert report["keras_float32_error"] == 1e-3
     assert report["allowed_abs_diff"] == pytest.approx(1e-5 + 2e-3)
     assert report["max_abs_diff"] == pytest.approx(1.5e-3, abs=1e-5)
-    monkeypatch.setattr(export, "run_exported", lambda *a: real(*a) + 2.5e-3)
+    monkeypatch.setattr(runners, "run_exported", lambda *a: real(*a) + 2.5e-3)
     with pytest.raises(ExportVerificationError, match="twice the Keras model's own float32"):
         export_model(seeded_model(), tmp_path / "bad.tflite", "tflite")
     assert not (tmp_path / "bad.tflite").exists()
@@ -115,14 +114,14 @@ def test_model_without_float64_twin_warns_and_uses_tolerance_alone(tmp_path, mon
     def no_twin(model):
         raise TypeError("this layer only runs in float32")
 
-    monkeypatch.setattr(export, "_float64_twin", no_twin)
+    monkeypatch.setattr(twin, "float64_twin", no_twin)
     with pytest.warns(UserWarning, match="float64.*only runs in float32"):
         report = export_model(seeded_model(), tmp_path / "lenet.tflite", "tflite")
     assert report["keras_float32_error"] is None and report["allowed_abs_diff"] == 1e-5
 
 
 def test_float64_rebuild_that_is_another_model_is_not_trusted(tmp_path, monkeypatch):
-    monkeypatch.setattr(export, "_float64_twin", lambda model: seeded_model("d2l"))
+    monkeypatch.setattr(twin, "float64_twin", lambda model: seeded_model("d2l"))
     with pytest.warns(UserWarning, match="more than float32 rounding explains"):
         report = export_model(seeded_model(), tmp_path / "lenet.tflite", "tflite")
     assert report["keras_float32_error"] is None and report["allowed_abs_diff"] == 1e-5
@@ -171,9 +170,9 @@ def test_int8_tflite_keeps_accuracy_of_trained_model(tmp_path, trained_model):
 
 def test_int8_accuracy_drop_over_threshold_raises(tmp_path, trained_model, monkeypatch):
     x, y = quadrant_data(200, seed=1)
-    real = export.run_exported
+    real = runners.run_exported
     # The artifact predicts the next class: every correct answer becomes wrong.
-    monkeypatch.setattr(export, "run_exported", lambda *a: np.roll(real(*a), 1, axis=-1))
+    monkeypatch.setattr(runners, "run_exported", lambda *a: np.roll(real(*a), 1, axis=-1))
     path = tmp_path / "lenet_int8.tflite"
     with pytest.raises(ExportVerificationError, match=r"tflite \(int8\).*lenet_int8.*points"):
         export_model(
@@ -185,8 +184,8 @@ def test_int8_accuracy_drop_over_threshold_raises(tmp_path, trained_model, monke
 
 @pytest.mark.parametrize("format", ["savedmodel", "tflite"])
 def test_output_mismatch_raises_and_writes_nothing(tmp_path, monkeypatch, format):
-    real = export.run_exported
-    monkeypatch.setattr(export, "run_exported", lambda *a: real(*a) + 1e-3)
+    real = runners.run_exported
+    monkeypatch.setattr(runners, "run_exported", lambda *a: real(*a) + 1e-3)
     path = tmp_path / FILE_NAMES[format]
     with pytest.raises(ExportVerificationError) as error:
         export_model(seeded_model(), path, format)
@@ -278,8 +277,8 @@ def test_cli_existing_output_exits_2_with_one_line(tmp_path, cli_inputs, capsys)
 
 def test_cli_verification_failure_exits_1(tmp_path, cli_inputs, capsys, monkeypatch):
     root, data_dir = cli_inputs
-    real = export.run_exported
-    monkeypatch.setattr(export, "run_exported", lambda *a: real(*a) + 1e-3)
+    real = runners.run_exported
+    monkeypatch.setattr(runners, "run_exported", lambda *a: real(*a) + 1e-3)
     args = ["export", str(root / "model.keras"), "--format", "tflite", "--data-dir", str(data_dir)]
     assert cli.main([*args, "--output", str(tmp_path / "lenet.tflite")]) == 1
     assert "lenet-blocks export: error: tflite export to" in capsys.readouterr().err

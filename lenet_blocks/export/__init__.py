@@ -1,0 +1,249 @@
+"""Export a model to TensorFlow SavedModel, TFLite (float32 or int8) or ONNX, verified.
+
+Every export goes through one TensorFlow SavedModel with a `serve` signature (float32 images
+`(None, H, W, C)` of raw 0-255 values, output `outputs`) and a `serve_uint8` signature (the
+same on uint8 images). TFLite is converted from that SavedModel with
+`tf.lite.TFLiteConverter.from_saved_model`, ONNX with `tf2onnx` (the `export` extra:
+`pip install "lenet_blocks[export]"`). The artifact is then reloaded in its own runtime
+(TensorFlow, the TFLite interpreter, ONNX Runtime) and its outputs compared with the Keras
+model's; a mismatch raises `ExportVerificationError` and leaves nothing at the output path.
+Writes are atomic: the artifact is written and verified under a temporary sibling name, then
+renamed into place. An existing output is only replaced with `force=True`.
+
+The modules, by concern: `formats` (the SavedModel and the converters), `runners` (each
+runtime), `twin` (the Keras model's own float32 error), `verify` (the checks), `files` (the
+output path), `report` (the printed lines), `errors`.
+
+Example:
+>>> import tempfile, pathlib
+>>> from lenet_blocks import build_lenet
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "lenet_savedmodel"
+>>> report = export_model(build_lenet(), path, "savedmodel")
+>>> report["format"], report["max_abs_diff"] <= report["allowed_abs_diff"]
+('savedmodel', True)
+>>> run_exported(path, np.zeros((2, 28, 28), "uint8")).shape
+(2, 10)
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from lenet_blocks import artifacts
+from lenet_blocks.choices import check_choice
+from lenet_blocks.export import files, formats, twin, verify
+from lenet_blocks.export.errors import ExportDependencyError, ExportError, ExportVerificationError
+from lenet_blocks.export.formats import (
+    DEFAULT_CALIBRATION_SAMPLES,
+    FORMATS,
+    INPUT_NAME,
+    ONNX_OPSET,
+    OUTPUT_NAME,
+    QUANTIZATIONS,
+    SIGNATURE,
+    UINT8_SIGNATURE,
+)
+from lenet_blocks.export.report import format_report
+from lenet_blocks.export.runners import run_exported
+from lenet_blocks.export.verify import DEFAULT_MAX_ACCURACY_DROP, DEFAULT_TOLERANCE
+from lenet_blocks.validation import is_number, is_positive_int
+
+__all__ = [
+    "DEFAULT_CALIBRATION_SAMPLES",
+    "DEFAULT_MAX_ACCURACY_DROP",
+    "DEFAULT_TOLERANCE",
+    "FORMATS",
+    "INPUT_NAME",
+    "ONNX_OPSET",
+    "OUTPUT_NAME",
+    "QUANTIZATIONS",
+    "SIGNATURE",
+    "UINT8_SIGNATURE",
+    "ExportDependencyError",
+    "ExportError",
+    "ExportVerificationError",
+    "export_model",
+    "format_report",
+    "run_exported",
+]
+
+
+def export_model(
+    model: keras.Model | str | os.PathLike,
+    path: str | os.PathLike,
+    format: str = "savedmodel",
+    *,
+    quantize: str | None = None,
+    force: bool = False,
+    calibration_images: np.ndarray | None = None,
+    evaluation_data: tuple[np.ndarray, np.ndarray] | None = None,
+    calibration_samples: int = DEFAULT_CALIBRATION_SAMPLES,
+    tolerance: float = DEFAULT_TOLERANCE,
+    max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP,
+    full_integer: bool = False,
+    onnx_opset: int = ONNX_OPSET,
+    seed: int = 0,
+) -> dict:
+    """Exports `model` to `path` as a SavedModel, a TFLite file or an ONNX file, and verifies it.
+
+    The exported model takes float32 images `(batch, H, W, C)` of raw 0-255 pixel values, like
+    the Keras model (a SavedModel also has a `serve_uint8` signature for uint8 images). After
+    writing, the artifact is reloaded in its own runtime and run on the verification images:
+    the first `evaluation_data` images when given, else `64` seeded random 0-255 images.
+
+    - float32 formats (SavedModel, TFLite, ONNX): the largest absolute difference from the
+      Keras outputs must be at most `tolerance * max(1, max |Keras output|)` (1e-5 for
+      probabilities) plus twice the Keras model's own float32 error: the largest difference
+      between its outputs and those of the same model and weights in float64
+      (`keras_float32_error` in the report). That term admits an export that is as exact as
+      the Keras model itself (docs/deploy.md has the measured errors of each preset).
+      When the model cannot be rebuilt in float64, or its rebuild differs by more than float32
+      rounding explains (over `1e-3 * max(1, max |Keras output|)`), a warning says so and the
+      bound is the first term alone.
+    - int8 TFLite (`quantize="int8"`): post-training quantization calibrated on
+      `calibration_samples` images drawn (seeded) from `calibration_images`. Weights and
+      activations of every op are int8 except the op producing the output (sigmoid, softmax,
+      RBF sum), which runs in float32 on its dequantized int8 input; with `full_integer=True`
+      that op is int8 too. Input and output are float32 either way (the model quantizes and
+      dequantizes at its edges). It is verified by accuracy on the labelled `evaluation_data`:
+      the drop from the Keras model's accuracy must be at most `max_accuracy_drop`.
+
+    Args:
+        model: a `keras.Model`, or the path of a `.keras` file (loaded with `load_model`).
+        path: output path: a directory for `"savedmodel"`, a file (`.tflite`, `.onnx`) else.
+        format: `"savedmodel"`, `"tflite"` or `"onnx"`.
+        quantize: `None` or `"int8"` (TFLite only).
+        force: bool. Whether to replace an existing `path`.
+        calibration_images: uint8 or float images `(N, H, W)` or `(N, H, W, C)`, 0-255, the
+            representative data of int8 quantization (e.g. the training images).
+        evaluation_data: optional `(images, labels)`. With it, parity is checked on all these
+            images and the report has the accuracy of both models; required for int8.
+        calibration_samples: int. How many calibration images to draw.
+        tolerance: float. Bound of the float formats' parity check, relative to
+            `max(1, max |Keras output|)`, added to twice the Keras model's float32 error.
+        max_accuracy_drop: float. Largest accuracy loss allowed for int8 (0.02 = 2 points).
+        full_integer: bool. int8 only: quantize the output op too (for integer-only
+            accelerators). An int8 sigmoid output has a 1/256 step: saturated sigmoid outputs
+            then tie, which can cost accuracy (docs/deploy.md).
+        onnx_opset: int. ONNX opset version of the ONNX export.
+        seed: int. Seed of the calibration draw and of the random verification images.
+
+    Returns:
+        A report dict: `format`, `quantize`, `path`, `size_bytes`, `verification_samples`,
+        `max_abs_diff`, `allowed_abs_diff` and `keras_float32_error` (`None` for int8; the
+        error also when not measured), `keras_accuracy`, `exported_accuracy`,
+        `accuracy_drop`, `prediction_agreement` (the accuracies are `None` without
+        `evaluation_data`), `max_accuracy_drop` (int8), `onnx_opset` (ONNX).
+
+    Raises:
+        ValueError: for a bad argument (unknown format, `quantize` with a float format, int8
+            without `calibration_images` or `evaluation_data`, ...).
+        FileExistsError: if `path` exists and `force` is false.
+        ExportVerificationError: if the reloaded artifact does not match the Keras model
+            (nothing is left at `path`).
+        ExportError: if a converter fails on the model, or Keras runs on another backend than
+            TensorFlow.
+        ExportDependencyError: (an `ImportError`) for ONNX, when `tf2onnx` or `onnxruntime`
+            is not installed.
+    """
+    _check_arguments(
+        format, quantize, full_integer, tolerance, max_accuracy_drop, calibration_samples
+    )
+    path = Path(path)
+    files.refuse_overwrite(path, force)
+    if format == "onnx":
+        formats.import_onnx_tools()
+    if quantize == "int8" and (calibration_images is None or evaluation_data is None):
+        raise ValueError(
+            "`quantize='int8'` needs `calibration_images` (representative training images) and "
+            "labelled `evaluation_data` (its accuracy drop is the check). Received: "
+            f"calibration_images={_describe(calibration_images)}, "
+            f"evaluation_data={_describe(evaluation_data)}"
+        )
+    if keras.backend.backend() != "tensorflow":
+        raise ExportError(
+            "Export traces the model with TensorFlow: it needs the TensorFlow Keras backend "
+            f"(KERAS_BACKEND=tensorflow). Received: backend {keras.backend.backend()!r}"
+        )
+    if not isinstance(model, keras.Model):
+        from lenet_blocks.saving import load_model
+
+        model = load_model(model, compile=False)
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ValueError(
+            "`model` must have one image input and one output to export. Received: a model "
+            f"with {len(model.inputs)} inputs and {len(model.outputs)} outputs"
+        )
+
+    images, labels = verify.verification_data(model, evaluation_data, seed)
+    outputs = verify.keras_outputs(model, images)
+    float32_error = None if quantize else twin.float32_error(model, images, outputs)
+    reference = verify.Reference(images, labels, outputs, float32_error)
+    calibration = None
+    if quantize == "int8":
+        calibration = formats.draw_calibration(calibration_images, calibration_samples, seed)
+
+    def check(artifact: Path) -> dict:
+        return verify.verify(
+            model, artifact, format, quantize, path, reference, tolerance, max_accuracy_drop
+        )
+
+    if format == "savedmodel":
+        with files.atomic_directory(path, force) as tmp:
+            formats.write_savedmodel(model, tmp)
+            report = check(tmp)
+            report["size_bytes"] = files.tree_size(tmp)
+        return report
+    with tempfile.TemporaryDirectory(prefix="lenet-export-") as workdir:
+        savedmodel = Path(workdir) / "savedmodel"
+        formats.write_savedmodel(model, savedmodel)
+        with artifacts.atomic_path(path) as tmp:
+            if format == "tflite":
+                tmp.write_bytes(formats.convert_tflite(savedmodel, calibration, full_integer))
+            else:
+                formats.convert_onnx(savedmodel, tmp, onnx_opset)
+            report = check(tmp)
+            report["size_bytes"] = tmp.stat().st_size
+            files.make_room(path, force)
+    if calibration is not None:
+        report.update(calibration_samples=len(calibration), full_integer=full_integer)
+    if format == "onnx":
+        report["onnx_opset"] = onnx_opset
+    return report
+
+
+def _check_arguments(
+    format, quantize, full_integer, tolerance, max_accuracy_drop, calibration_samples
+):
+    check_choice("format", format, FORMATS)
+    if quantize is not None and quantize not in QUANTIZATIONS:
+        raise ValueError(
+            f"`quantize` must be None or one of {QUANTIZATIONS}. Received: quantize={quantize!r}"
+        )
+    if quantize is not None and format != "tflite":
+        raise ValueError(
+            f"`quantize` applies to the 'tflite' format only. Received: quantize={quantize!r} "
+            f"with format={format!r}"
+        )
+    if not isinstance(full_integer, bool) or (full_integer and quantize != "int8"):
+        raise ValueError(
+            "`full_integer` must be a bool, True only with quantize='int8'. "
+            f"Received: full_integer={full_integer!r} with quantize={quantize!r}"
+        )
+    for arg, value in (("tolerance", tolerance), ("max_accuracy_drop", max_accuracy_drop)):
+        if not is_number(value) or not value >= 0:
+            raise ValueError(f"`{arg}` must be a number >= 0. Received: {arg}={value!r}")
+    if not is_positive_int(calibration_samples):
+        raise ValueError(
+            "`calibration_samples` must be a positive int. "
+            f"Received: calibration_samples={calibration_samples!r}"
+        )
+
+
+def _describe(value) -> str:
+    return "None" if value is None else f"<{type(value).__name__}>"
