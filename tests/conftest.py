@@ -1,8 +1,9 @@
 """Shared fixtures, Hypothesis profiles and the backend markers.
 
-Profiles: `dev` (default, more examples) and `ci` (chosen when `CI` is set; sized for a
-2-core CPU). Neither has a deadline: the first call of a Keras model traces a graph (and on
-JAX the first call compiles it, which takes longer than Hypothesis' default 200 ms).
+Profiles: `dev` (default, more examples), `ci` (chosen when `CI` is set; sized for a
+2-core CPU) and `fuzz` (`HYPOTHESIS_PROFILE=fuzz`: a long local run of the fuzz suites). None
+has a deadline: the first call of a Keras model traces a graph (and on JAX the first call
+compiles it, which takes longer than Hypothesis' default 200 ms).
 
 Backends: the tests of the layers, the builder, LeNet-5 with its objective, and saving hold on
 every Keras backend; they (and the doctests of the same modules) get the `backend_agnostic`
@@ -24,6 +25,9 @@ settings.register_profile(
 )
 settings.register_profile(
     "ci", max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "fuzz", max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
@@ -57,6 +61,20 @@ BACKEND_AGNOSTIC_DOCTEST_MODULES = frozenset(
 )
 
 
+# Tests whose assertions need a model to have learned something. oneDNN picks other kernels on
+# other instruction sets, so CI runs these again with `ONEDNN_MAX_CPU_ISA=AVX2` (`-m learns`):
+# each must learn its task with margin, not by a lucky seed.
+LEARNING_TESTS = frozenset(
+    {
+        "test_export.py::test_int8_tflite_keeps_accuracy_of_trained_model",
+        "test_export.py::test_int8_accuracy_drop_over_threshold_raises",
+        "test_lenet5.py::test_lenet5_rbf_loss_decreases_on_tiny_set",
+        "test_training.py::test_one_epoch_on_real_fashion_mnist_learns",
+        "test_layers.py::test_layer_passes_every_generic_check",
+    }
+)
+
+
 def pytest_configure(config):
     config.addinivalue_line(
         "markers",
@@ -65,6 +83,10 @@ def pytest_configure(config):
     )
     config.addinivalue_line(
         "markers", "tensorflow_only: needs TensorFlow itself; skipped on the other backends"
+    )
+    config.addinivalue_line(
+        "markers",
+        "learns: asserts that a model learned; CI reruns these under ONEDNN_MAX_CPU_ISA=AVX2",
     )
 
 
@@ -85,6 +107,8 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if _is_backend_agnostic(item):
             item.add_marker(pytest.mark.backend_agnostic)
+        if f"{Path(item.path).name}::{getattr(item, 'originalname', '')}" in LEARNING_TESTS:
+            item.add_marker(pytest.mark.learns)
         if BACKEND != "tensorflow" and item.get_closest_marker("tensorflow_only"):
             item.add_marker(skip_tensorflow_only)
 

@@ -102,6 +102,22 @@ def activation_name(arg: str, value, allow_none: bool = False, extra: tuple = ()
     return value
 
 
+def initializer(arg: str, value):
+    """`keras.initializers.get(value)`, refusing what is not an initializer (`None` included).
+
+    Example:
+    >>> type(initializer("bias_initializer", "zeros")).__name__
+    'Zeros'
+    """
+    try:
+        resolved = keras.initializers.get(value)
+    except (ValueError, TypeError):
+        resolved = None
+    if resolved is None:
+        _fail(arg, "a Keras initializer (a name such as 'zeros', a config or an instance)", value)
+    return resolved
+
+
 def check_weights_fit(layer: keras.layers.Layer, count: int) -> None:
     """Refuses to build `layer` with `count` parameters over `lenet_blocks.limits.max_params()`."""
     check_params(f"Layer {layer.name!r} ({type(layer).__name__})", count)

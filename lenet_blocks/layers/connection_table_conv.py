@@ -117,8 +117,8 @@ class ConnectionTableConv2D(keras.layers.Layer):
         self.padding = arguments.one_of("padding", padding, arguments.PADDINGS)
         self.activation = activation
         self.use_bias = arguments.boolean("use_bias", use_bias)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_initializer = arguments.initializer("kernel_initializer", kernel_initializer)
+        self.bias_initializer = arguments.initializer("bias_initializer", bias_initializer)
         self._activation_fn = get_activation(activation)
 
         matrix = np.array(self.table, dtype=bool)

@@ -50,8 +50,10 @@ class Subsampling(keras.layers.Layer):
         if coefficient_initializer is None:
             area = self.pool_size[0] * self.pool_size[1]
             coefficient_initializer = keras.initializers.Constant(1.0 / area)
-        self.coefficient_initializer = keras.initializers.get(coefficient_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.coefficient_initializer = arguments.initializer(
+            "coefficient_initializer", coefficient_initializer
+        )
+        self.bias_initializer = arguments.initializer("bias_initializer", bias_initializer)
         self._activation_fn = get_activation(activation)
         self.input_spec = keras.layers.InputSpec(ndim=4)
 
