@@ -262,40 +262,36 @@ def run_predict(args: argparse.Namespace) -> None:
 
 
 def run_tune(args: argparse.Namespace) -> None:
+    search = {  # `run_search`'s arguments, the same for one process and for --workers N
+        "kind": args.tuner,
+        "max_trials": args.max_trials,
+        "epochs": args.epochs,
+        "executions_per_trial": args.executions_per_trial,
+        "seed": args.seed,
+        "project_name": args.project_name,
+        "max_params": args.max_params,
+        "fixed": parse_fixed(args.fixed),
+        "data_dir": args.data_dir,
+        "overwrite": args.overwrite,
+        "verbose": args.verbose,
+    }
     if args.workers:
-        run_distributed_tune(args)
+        run_distributed_tune(args, search)
         return
     for option in ("max_restarts", "oracle_port", "timeout"):
         if getattr(args, option) is not None:
             flag = "--" + option.replace("_", "-")
             raise ValueError(f"`{flag}` only applies with `--workers N`. Received: {flag} alone")
-    from lenet_blocks.search import run_search
+    from lenet_blocks.tuning import run_search
 
-    run_search(
-        args.output,
-        kind=args.tuner,
-        max_trials=args.max_trials,
-        epochs=args.epochs,
-        executions_per_trial=args.executions_per_trial,
-        seed=args.seed,
-        project_name=args.project_name,
-        max_params=args.max_params,
-        fixed=parse_fixed(args.fixed),
-        data_dir=args.data_dir,
-        overwrite=args.overwrite,
-        verbose=args.verbose,
-    )
+    run_search(args.output, **search)
 
 
-def run_distributed_tune(args: argparse.Namespace) -> None:
-    import shutil
-    from pathlib import Path
-
-    from lenet_blocks.datasets import load_fashion_mnist
+def run_distributed_tune(args: argparse.Namespace, search: dict) -> None:
     from lenet_blocks.distributed_search import run_distributed_search
-    from lenet_blocks.tuning import HyperLeNet
 
-    # Every process would fail on these: say so once, here, before starting any.
+    # Every process would fail on these: say so once, here, before starting any (the launcher
+    # checks `search` itself: the fixed values, the data).
     checks = [
         ("--workers", args.workers, args.workers >= 1),
         ("--max-trials", args.max_trials, args.max_trials >= 1),
@@ -311,24 +307,10 @@ def run_distributed_tune(args: argparse.Namespace) -> None:
     for flag, value, valid in checks:
         if not valid:
             raise ValueError(f"`{flag}` is out of range. Received: {flag} {value}")
-    HyperLeNet(fixed=parse_fixed(args.fixed))  # checks the names and values
-    load_fashion_mnist(args.data_dir)  # finds (or downloads) the data once, for every process
-    if args.overwrite:  # once, here: a process deleting the shared project would lose trials
-        shutil.rmtree(Path(args.output) / "tuner" / args.project_name, ignore_errors=True)
-    tune_arguments = [
-        *("--tuner", args.tuner, "--max-trials", str(args.max_trials)),
-        *("--epochs", str(args.epochs), "--executions-per-trial", str(args.executions_per_trial)),
-        *("--seed", str(args.seed), "--output", args.output),
-        *("--project-name", args.project_name, "--verbose", "2" if args.verbose else "0"),
-        *(("--max-params", str(args.max_params)) if args.max_params is not None else ()),
-        *(("--data-dir", args.data_dir) if args.data_dir else ()),
-        *(option for pair in args.fixed for option in ("--fixed", pair)),
-    ]
     run_distributed_search(
-        tune_arguments,
         args.output,
         workers=args.workers,
-        project_name=args.project_name,
+        search=search,
         max_restarts=2 if args.max_restarts is None else args.max_restarts,
         port=args.oracle_port,
         timeout=args.timeout,

@@ -6,8 +6,9 @@ or a unique id per worker), all processes sharing the tuner directory. The chief
 oracle and hands out trials; each worker asks for a trial, trains it, reports, and asks again.
 
 `run_distributed_search` (`lenet-blocks tune --workers N`) starts the chief and `N` workers as
-`lenet-blocks tune` processes and watches them, turning KerasTuner's hangs into recovery or
-errors (seen with keras-tuner 1.4.8):
+`python -m lenet_blocks.tuning.worker SEARCH_JSON` processes, each running
+`lenet_blocks.tuning.run_search` with the same arguments, and watches them, turning KerasTuner's
+hangs into recovery or errors (seen with keras-tuner 1.4.8):
 
 - a worker that dies (any non-zero exit, a kill) leaves its trial RUNNING and the chief waiting
   for it forever: the launcher restarts it with the same tuner id, which hands it the orphaned
@@ -23,7 +24,8 @@ errors (seen with keras-tuner 1.4.8):
 Completed trials are never lost: they are in the tuner directory, and the same command resumes
 the search there (the chief reloads its oracle). Processes are stopped by PID (process group),
 SIGTERM first, then SIGKILL. Each process logs to `OUTPUT/logs/<tuner id>.log`; their PIDs are in
-`OUTPUT/logs/processes.json`.
+`OUTPUT/logs/processes.json`. When the chief has finished, the results are read from the files it
+wrote (`leaderboard.csv`, `best_hyperparameters.json`).
 
 Example:
 >>> worker_environment("tuner0", 8000)["KERASTUNER_TUNER_ID"]
@@ -35,12 +37,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -175,45 +178,53 @@ def _ignore_interrupts() -> dict:
 
 
 def run_distributed_search(
-    tune_arguments: Sequence[str],
     output_dir: str | os.PathLike,
     *,
     workers: int,
-    project_name: str = "lenet",
+    search: Mapping[str, object] | None = None,
     max_restarts: int = 2,
     port: int | None = None,
     timeout: float | None = None,
     poll_interval: float = 0.5,
     log=print,
-) -> None:
-    """Runs `lenet-blocks tune TUNE_ARGUMENTS` as a chief and `workers` workers, supervised.
+) -> dict:
+    """Runs `run_search(output_dir, **search)` as a chief and `workers` workers, supervised.
+
+    Before any process starts, the launcher checks the hyperparameters held fixed, finds (or
+    downloads) the data once for every process, and applies `overwrite` once (a process
+    deleting the shared project would lose the others' trials). The processes log one line
+    per epoch when `verbose` is on. At the end it logs the leaderboard and the best trial.
 
     Args:
-        tune_arguments: the `lenet-blocks tune` arguments of every process (without
-            `--workers`); they must name `output_dir` as `--output`.
         output_dir: the search's output folder (logs go to `output_dir/logs`).
         workers: int. Number of worker processes (tuner ids `tuner0`, `tuner1`, ...).
-        project_name: the tuner project inside `output_dir/tuner`, watched for progress.
+        search: `run_search` keyword arguments of every process (JSON values: `data_dir`, not
+            `data`; no `callbacks`), e.g. `{"max_trials": 20, "epochs": 5}`.
         max_restarts: int. Restarts allowed per worker after it dies.
         port: the oracle's port on 127.0.0.1 (default: a free one).
         timeout: seconds for the whole search (default: none).
         poll_interval: seconds between checks of the processes.
         log: where progress lines go.
 
+    Returns:
+        The summary the chief wrote to `output_dir/best_hyperparameters.json`.
+
     Raises:
         DistributedSearchError: the chief exited with an error or was killed, every worker
             died with its restarts spent, or the timeout passed. The search's completed trials
             are kept; the same command resumes it.
-        ValueError: bad `workers` or `max_restarts`.
+        ValueError: bad `workers`, `max_restarts` or `search`.
     """
     for name, value, low in (("workers", workers, 1), ("max_restarts", max_restarts, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"`{name}` must be an int >= {low}. Received: {name}={value!r}")
     output_dir = Path(output_dir)
+    arguments = _process_arguments(output_dir, dict(search or {}))
+    project_name = arguments["project_name"]
     logs = output_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     port = port or free_ports()[0]
-    command = [sys.executable, "-m", "lenet_blocks", "tune", *tune_arguments]
+    command = [sys.executable, "-m", "lenet_blocks.tuning.worker", json.dumps(arguments)]
     chief = _Process("chief", command, worker_environment("chief", port), logs / "chief.log")
     tuners = [
         _Process(
@@ -250,8 +261,42 @@ def run_distributed_search(
         stop_processes([*tuners, chief])
         if previous_handler is not None:
             signal.signal(signal.SIGTERM, previous_handler)
-    log(f"Distributed search finished in {time.monotonic() - started:.0f} s. The chief's report:")
-    log(_chief_report(chief.log_path))
+    log(f"Distributed search finished in {time.monotonic() - started:.0f} s.")
+    return _report(output_dir, log)
+
+
+def _process_arguments(output_dir: Path, search: dict) -> dict:
+    """The `run_search` arguments of every process, checked before any starts."""
+    # Imported here: the launcher's own helpers (`free_ports`, ...) import no Keras.
+    from lenet_blocks.datasets import load_fashion_mnist
+    from lenet_blocks.tuning import HyperLeNet
+
+    unsupported = sorted({"output_dir", "data", "callbacks"} & set(search))
+    if unsupported:
+        raise ValueError(
+            "`search` holds the arguments every process gets as JSON: no `output_dir` (an "
+            f"argument of its own), `data` or `callbacks`. Received: search with {unsupported}"
+        )
+    search.setdefault("project_name", "lenet")
+    HyperLeNet(
+        fixed=search.get("fixed"), max_params=search.get("max_params"), seed=search.get("seed")
+    )  # checks the names and values every process would fail on
+    load_fashion_mnist(search.get("data_dir"))  # finds (or downloads) the data once
+    if search.pop("overwrite", False):
+        shutil.rmtree(output_dir / "tuner" / search["project_name"], ignore_errors=True)
+    verbose = 2 if search.get("verbose", 1) else 0  # logs: one line per epoch, no progress bars
+    return {**search, "output_dir": str(output_dir), "verbose": verbose}
+
+
+def _report(output_dir: Path, log) -> dict:
+    """Logs the leaderboard and the best trial from the files the chief wrote; returns the best."""
+    from lenet_blocks.tuning.leaderboard import format_leaderboard, read_leaderboard_csv
+    from lenet_blocks.tuning.search import format_summary
+
+    summary = json.loads((output_dir / "best_hyperparameters.json").read_text())
+    log(format_leaderboard(read_leaderboard_csv(output_dir / "leaderboard.csv")))
+    log(format_summary(summary, output_dir))
+    return summary
 
 
 def _stop_on_sigterm():
@@ -369,13 +414,6 @@ def _write_processes(logs: Path, port: int, processes: list[_Process]) -> None:
             },
         },
     )
-
-
-def _chief_report(path: Path) -> str:
-    """The chief's log from its leaderboard on (the whole tail if it printed none)."""
-    text = path.read_text(errors="replace") if path.exists() else ""
-    start = text.rfind("  rank  trial")
-    return text[start:].rstrip() if start >= 0 else _tail(path)
 
 
 def _tail(path: Path, lines: int = 25) -> str:

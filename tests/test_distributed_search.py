@@ -1,7 +1,8 @@
 """`lenet-blocks tune --workers N`: a chief and workers on 127.0.0.1, supervised.
 
-Each search is a real `lenet-blocks tune` launcher in a subprocess, bounded by a timeout and
-stopped by process group. Processes are killed with SIGKILL through the PIDs the launcher
+Each search is a real `lenet-blocks tune` launcher in a subprocess (its chief and workers are
+`python -m lenet_blocks.tuning.worker` processes), bounded by a timeout and stopped by process
+group. Processes are killed with SIGKILL through the PIDs the launcher
 records in `OUTPUT/logs/processes.json`.
 """
 
@@ -129,6 +130,13 @@ def test_chief_and_two_workers_complete_every_trial_exactly_once(tmp_path, data_
     assert "Distributed search finished" in stdout and "rank  trial" in stdout
     summary = json.loads((output / "best_hyperparameters.json").read_text())
     assert summary["search"]["completed_trials"] == 4
+    # The report comes from the chief's files: every trial's row, then the best trial.
+    report = stdout.split("Distributed search finished")[1].splitlines()[1:]
+    assert report[0].startswith("  rank  trial") and len(report) == 1 + 4 + 1
+    assert report[-1].startswith(f"Best trial {summary['trial_id']}: val accuracy")
+    # keras-tuner 1.4.8's stray print (one word per condition) reaches no output.
+    for text in (stdout, launcher.log_of("chief"), launcher.log_of("tuner0")):
+        assert not {"sgd", "adam", "adamw", "3"} & set(text.splitlines())
     for name in ("best_model.keras", "leaderboard.csv", "search.png"):
         assert (output / name).exists()
 
@@ -185,7 +193,21 @@ def test_worker_failing_without_restarts_left_stops_the_search(tmp_path, data_di
 )
 def test_launcher_arguments_are_checked(tmp_path, kwargs, argument):
     with pytest.raises(ValueError, match=f"Received: {argument}"):
-        run_distributed_search([], tmp_path, **kwargs)
+        run_distributed_search(tmp_path, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "search, message",
+    [
+        ({"data": "arrays"}, r"Received: search with \['data'\]"),
+        ({"fixed": {"colour": "red"}}, "colour"),
+        ({"data_dir": "/nonexistent/lenet-blocks-data"}, "lenet-blocks-data"),
+    ],
+)
+def test_search_arguments_are_checked_before_any_process_starts(tmp_path, search, message):
+    with pytest.raises((ValueError, FileNotFoundError), match=message):
+        run_distributed_search(tmp_path / "search", workers=1, search=search)
+    assert not (tmp_path / "search" / "logs").exists()
 
 
 def test_sigterm_to_the_launcher_stops_every_process(tmp_path, data_dir, launch):

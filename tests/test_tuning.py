@@ -17,20 +17,22 @@ from hypothesis import strategies as st
 
 import lenet_blocks as lb
 from lenet_blocks.objectives import loss_and_metrics
+from lenet_blocks.pipeline import make_dataset
 from lenet_blocks.presets import get_preset
 from lenet_blocks.tuning import (
     HYPERPARAMETERS,
     LEADERBOARD_COLUMNS,
-    LEARNING_RATES,
     TUNER_KINDS,
     HyperLeNet,
-    _search_space_markdown,
     diff_from_reference,
+    format_leaderboard,
     leaderboard,
     make_tuner,
+    read_leaderboard_csv,
     reference_hyperparameters,
     write_leaderboard_csv,
 )
+from lenet_blocks.tuning.space import search_space_markdown
 
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs" / "tuning.md"
 
@@ -61,6 +63,15 @@ class RecordingFit:
         self.args, self.kwargs = args, kwargs
         return keras.callbacks.History()
 
+    @property
+    def batches(self):
+        """The training batches (images, labels) given to `model.fit`, as NumPy arrays."""
+        return [(x.numpy(), y.numpy()) for x, y in self.args[0]]
+
+
+def batch_sizes(dataset):
+    return [int(x.shape[0]) for x, _ in dataset]
+
 
 def build(fixed=None, **kwargs):
     hp = kt.HyperParameters()
@@ -87,7 +98,7 @@ def fingerprint(fixed):
         config_json(model),
         type(optimizer).__name__,
         json.dumps(optimizer.get_config(), sort_keys=True, default=str),
-        recorder.kwargs["batch_size"],
+        batch_sizes(recorder.args[0]),
         [type(callback).__name__ for callback in recorder.kwargs["callbacks"]],
     ), hp.values
 
@@ -137,11 +148,46 @@ def test_defaults_fit_with_batch_size_32_and_forward_every_argument():
         shuffle=False,
         verbose=0,
     )
-    assert recorder.kwargs["batch_size"] == 32
+    # The arrays reach model.fit as the pipeline's batches of 32, in order (shuffle=False).
+    assert batch_sizes(recorder.args[0]) == [32, 32]
+    images, labels = zip(*recorder.batches, strict=True)
+    np.testing.assert_array_equal(np.concatenate(images), X.astype("float32"))
+    np.testing.assert_array_equal(np.concatenate(labels), Y)
     assert recorder.kwargs["callbacks"] == [callback]
-    assert recorder.kwargs["epochs"] == 3 and recorder.kwargs["shuffle"] is False
-    assert recorder.kwargs["validation_data"][0] is X_VAL
-    assert recorder.args[0] is X and recorder.args[1] is Y
+    assert recorder.kwargs["epochs"] == 3 and recorder.kwargs["verbose"] == 0
+    assert "batch_size" not in recorder.kwargs and recorder.kwargs["shuffle"] is False
+    validation = recorder.kwargs["validation_data"]
+    assert batch_sizes(validation) == [32]
+    np.testing.assert_array_equal(next(iter(validation))[0].numpy(), X_VAL.astype("float32"))
+
+
+def recorded_fit(fixed, x, y, **kwargs):
+    """The `RecordingFit` that `HyperLeNet(fixed=fixed, seed=0).fit(hp, model, x, y)` called."""
+    hypermodel = HyperLeNet(fixed=fixed, seed=0)
+    hp = kt.HyperParameters()
+    model = hypermodel.build(hp)
+    model.fit = RecordingFit()
+    hypermodel.fit(hp, model, x, y, epochs=1, **kwargs)
+    return model.fit
+
+
+def test_fit_feeds_arrays_through_the_training_pipeline():
+    """The tuner's batches are those of `pipeline.make_dataset`, as in training."""
+    x, y = synthetic(48, 3, channel_axis=False)  # uint8 (n, 28, 28), as the datasets load
+    recorder = recorded_fit({"batch_size": 16}, x, y, shuffle=False)
+    expected = make_dataset(x, y, batch_size=16)
+    assert recorder.args[0].element_spec == expected.element_spec
+    assert recorder.args[0].element_spec[0].dtype == tf.float32
+    for (got_x, got_y), (want_x, want_y) in zip(recorder.batches, expected, strict=True):
+        np.testing.assert_array_equal(got_x, want_x.numpy())
+        np.testing.assert_array_equal(got_y, want_y.numpy())
+
+
+def test_fit_shuffles_the_arrays_each_epoch_by_default():
+    recorder = recorded_fit({"batch_size": 64}, X, Y)
+    ((_, first),), ((_, second),) = recorder.batches, recorder.batches  # one epoch each
+    assert sorted(first) == sorted(Y) and not np.array_equal(first, Y)
+    assert not np.array_equal(first, second)  # reshuffled for the next epoch
 
 
 def test_reference_values_are_the_defaults_and_the_notebook_preset():
@@ -214,9 +260,11 @@ def test_learning_rate_range_is_conditional_on_the_optimizer():
     space = {parameter.name: parameter for parameter in hp.space}
     sgd = space["sgd_learning_rate"]
     assert sgd.min_value <= 0.9 <= sgd.max_value and sgd.sampling == "log"
-    for name, (optimizer, *_) in LEARNING_RATES.items():
+    rates = [name for name in HYPERPARAMETERS if name.endswith("_learning_rate")]
+    assert rates == ["sgd_learning_rate", "adam_learning_rate", "adamw_learning_rate"]
+    for name in rates:
         (condition,) = space[name].conditions
-        assert condition.name == "optimizer" and list(condition.values) == [optimizer]
+        assert condition.name == "optimizer" and list(condition.values) == [name.split("_")[0]]
     adam = space["adam_learning_rate"]
     assert (adam.min_value, adam.max_value) == (1e-4, 1e-2)
     assert not adam.min_value <= 0.9 <= adam.max_value
@@ -228,6 +276,36 @@ def test_adam_trial_uses_the_adam_learning_rate():
     assert type(model.optimizer) is keras.optimizers.Adam
     assert float(model.optimizer.learning_rate) == pytest.approx(0.002)
     assert "sgd_learning_rate" not in hp.values and "momentum" not in hp.values
+
+
+KERAS_TUNER_TYPES = {"choice": "Choice", "boolean": "Boolean", "float_log": "Float"}
+
+
+def test_registration_follows_the_table():
+    """Each row registers as its kind, with its values, default and condition, in table order."""
+    hp, _ = build()
+    assert [parameter.name for parameter in hp.space] == list(HYPERPARAMETERS)
+    for parameter, spec in zip(hp.space, HYPERPARAMETERS.values(), strict=True):
+        assert type(parameter).__name__ == KERAS_TUNER_TYPES[spec.kind]
+        assert parameter.default == spec.default
+        conditions = [(c.name, tuple(c.values)) for c in parameter.conditions]
+        assert conditions == ([] if spec.active_when is None else [spec.active_when])
+        if spec.kind == "choice":
+            assert tuple(parameter.values) == spec.values
+        if spec.kind == "float_log":
+            assert (parameter.min_value, parameter.max_value) == spec.values
+            assert parameter.sampling == "log"
+
+
+@pytest.mark.parametrize("name", list(HYPERPARAMETERS))
+def test_fixed_accepts_the_searched_values_and_rejects_another_kind(name):
+    spec = HYPERPARAMETERS[name]
+    searched = spec.values if spec.kind != "float_log" else (*spec.values, spec.default)
+    for value in searched:
+        assert HyperLeNet(fixed={name: value}).fixed == {name: value}
+    wrong = 1.5 if isinstance(spec.default, str) else "x"
+    with pytest.raises(ValueError, match=rf"^`fixed\[{name!r}\]` must be .* Received: fixed="):
+        HyperLeNet(fixed={name: wrong})
 
 
 def test_tuner_space_holds_every_hyperparameter(tmp_path):
@@ -416,7 +494,7 @@ def test_budget_allows_a_model_within_it():
     model = hypermodel.build(hp)
     model.fit = RecordingFit()
     hypermodel.fit(hp, model, X, Y, epochs=1)
-    assert model.fit.kwargs["batch_size"] == 32
+    assert batch_sizes(model.fit.args[0]) == [32, 32]
 
 
 def test_budget_rejection_is_a_failed_trial_in_a_search(tmp_path):
@@ -541,6 +619,17 @@ def test_write_leaderboard_csv_round_trips_and_replaces_atomically(random_search
     assert sorted(p.name for p in path.parent.iterdir()) == ["leaderboard.csv"]
 
 
+def test_read_leaderboard_csv_gives_back_the_rows(random_search, tmp_path):
+    tuner, _ = random_search
+    rows = leaderboard(tuner)
+    failed = {**rows[0], "rank": None, "status": "FAILED", "val_accuracy": None, "epochs": None}
+    rows.append({**failed, "trial_id": "9", "message": "FailedTrialError: too big"})
+    write_leaderboard_csv(rows, tmp_path / "leaderboard.csv")
+    read = read_leaderboard_csv(tmp_path / "leaderboard.csv")
+    assert read == rows
+    assert format_leaderboard(read) == format_leaderboard(rows)
+
+
 # -- helpers and arguments ----------------------------------------------------------------
 
 
@@ -581,4 +670,15 @@ def test_tuner_kinds_and_objective(tmp_path):
 
 
 def test_docs_table_matches_the_search_space():
-    assert _search_space_markdown() in DOCS.read_text(encoding="utf-8")
+    assert search_space_markdown() in DOCS.read_text(encoding="utf-8")
+
+
+def test_tuners_silence_keras_tuners_stray_print(tmp_path, capsys):
+    """keras-tuner 1.4.8's `Parent.to_proto` prints a word per condition (distributed searches)."""
+    from keras_tuner.src.engine import conditions
+
+    make_tuner("random", HyperLeNet(), tmp_path, "quiet", max_trials=1)
+    capsys.readouterr()
+    proto = conditions.Parent("optimizer", ["sgd"]).to_proto()
+    assert proto.parent.name == "optimizer"
+    assert capsys.readouterr().out == ""

@@ -1,0 +1,239 @@
+"""`HyperLeNet`: a `keras_tuner.HyperModel` whose defaults are the notebook's LeNet and training.
+
+Example:
+>>> import keras_tuner
+>>> hp = keras_tuner.HyperParameters()
+>>> model = HyperLeNet().build(hp)
+>>> model.count_params(), type(model.optimizer).__name__, hp.get("batch_size")
+(44426, 'SGD', 32)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import keras
+import keras_tuner
+import tensorflow as tf
+
+from lenet_blocks.compile import compile_lenet
+from lenet_blocks.pipeline import make_dataset
+from lenet_blocks.regularization import augmented_lenet, schedule_callbacks
+from lenet_blocks.tuning.space import HYPERPARAMETERS, learning_rate_name, register, validate_fixed
+from lenet_blocks.validation import is_positive_int
+
+__all__ = ["HyperLeNet"]
+
+
+class HyperLeNet(keras_tuner.HyperModel):
+    """A LeNet hypermodel whose defaults are the notebook's LeNet and training setup.
+
+    `build(hp)` returns a compiled `build_lenet` model (preceded by augmentation layers when
+    `augmentation` is not `"none"`), compiled by `lenet_blocks.compile.compile_lenet` with the
+    optimizer the hyperparameters pick. `fit(hp, model, ...)` trains it on batches of the
+    `batch_size` hyperparameter. `lenet_blocks.tuning.HYPERPARAMETERS` is the space.
+
+    Args:
+        input_shape: `(height, width, channels)` of the images; all of the search space fits
+            images of at least 26x26.
+        classes: int. Number of classes.
+        fixed: optional dict of hyperparameter name -> value to hold fixed (registered as
+            `hp.Fixed`), e.g. `{"optimizer": "adam", "batch_size": 128}`.
+        max_params: optional int. Parameter budget (`model.count_params()`, non-trainable
+            included); `fit` rejects a larger model with `keras_tuner.errors.FailedTrialError`
+            before training, so the tuner records the trial as failed.
+        seed: optional int. If set, `build` calls `keras.utils.set_random_seed(seed)` first, so
+            that initial weights, augmentation and shuffling are reproducible per trial.
+        **kwargs: `keras_tuner.HyperModel` arguments (`name`, `tunable`).
+
+    Raises:
+        ValueError: for an invalid argument, an unknown name in `fixed`, or a fixed value of
+            the wrong kind.
+
+    Example:
+    >>> import keras_tuner
+    >>> hp = keras_tuner.HyperParameters()
+    >>> model = HyperLeNet(fixed={"activation": "relu", "optimizer": "adam"}).build(hp)
+    >>> model.get_layer("block1").activation, type(model.optimizer).__name__
+    ('relu', 'Adam')
+    """
+
+    def __init__(
+        self,
+        input_shape: tuple[int, int, int] = (28, 28, 1),
+        classes: int = 10,
+        *,
+        fixed: Mapping[str, object] | None = None,
+        max_params: int | None = None,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        shape = tuple(input_shape) if isinstance(input_shape, list | tuple) else None
+        if shape is None or len(shape) != 3 or not all(is_positive_int(d) for d in shape):
+            raise ValueError(
+                "`input_shape` must be a tuple (height, width, channels) of positive ints. "
+                f"Received: input_shape={input_shape!r}"
+            )
+        if not is_positive_int(classes):
+            raise ValueError(f"`classes` must be a positive int. Received: classes={classes!r}")
+        if max_params is not None and not is_positive_int(max_params):
+            raise ValueError(
+                f"`max_params` must be a positive int or None. Received: max_params={max_params!r}"
+            )
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+            raise ValueError(f"`seed` must be an int or None. Received: seed={seed!r}")
+        self.input_shape = shape
+        self.classes = classes
+        self.fixed = validate_fixed(fixed)
+        self.max_params = max_params
+        self.seed = seed
+
+    def batch_size(self, hp) -> int:
+        """The `batch_size` hyperparameter (registering it in `hp` if needed)."""
+        return register(hp, "batch_size", self.fixed)
+
+    def build(self, hp):
+        """Builds and compiles the LeNet that `hp` describes (defaults: the notebook's).
+
+        Every hyperparameter of the table is registered, in its order (`batch_size` and
+        `lr_schedule` too, which `fit` applies), so the whole space is known before `fit`.
+        """
+        if self.seed is not None:
+            keras.utils.set_random_seed(self.seed)
+        values = {name: register(hp, name, self.fixed) for name in HYPERPARAMETERS}
+        filters = [values["filters_1"], values["filters_2"]]
+        paddings = [values["padding"], values["padding"]]
+        if values["blocks"] == 3:
+            filters.append(values["filters_3"])
+            paddings.append("same")
+        model = augmented_lenet(
+            values["augmentation"],
+            input_shape=self.input_shape,
+            seed=self.seed,
+            classes=self.classes,
+            activation=values["activation"],
+            classifier_activation=values["classifier_activation"],
+            filters=tuple(filters),
+            kernel_size=values["kernel_size"],
+            padding=tuple(paddings),
+            block_pooling=values["block_pooling"],
+            pooling=None if values["global_pooling"] == "none" else values["global_pooling"],
+            units=(values["units_1"], values["units_2"]),
+            dropout=values["dropout"],
+            batch_norm=values["batch_norm"],
+            include_rescaling=values["include_rescaling"],
+        )
+        compile_lenet(
+            model,
+            values["optimizer"],
+            values[learning_rate_name(values["optimizer"])],
+            momentum=values["momentum"] or 0.0,  # None when inactive (not SGD)
+            nesterov=bool(values["nesterov"]),
+            weight_decay=values["weight_decay"],
+        )
+        # Built now, so that a checkpoint restores the optimizer state too (Hyperband continues
+        # trials from their checkpoints; an unbuilt optimizer skips the saved variables).
+        model.optimizer.build(model.trainable_variables)
+        return model
+
+    def check_budget(self, model: keras.Model) -> None:
+        """Raises `keras_tuner.errors.FailedTrialError` if `model` is over `max_params`.
+
+        Example:
+        >>> from lenet_blocks import build_lenet
+        >>> try:
+        ...     HyperLeNet(max_params=1000).check_budget(build_lenet())
+        ... except keras_tuner.errors.FailedTrialError as error:
+        ...     print(error)
+        The model has 44,426 parameters, over the budget max_params=1,000;
+        the trial is skipped before training.
+        """
+        if self.max_params is None:
+            return
+        count = model.count_params()
+        if count > self.max_params:
+            raise keras_tuner.errors.FailedTrialError(
+                f"The model has {count:,} parameters, over the budget "
+                f"max_params={self.max_params:,}; the trial is skipped before training."
+            )
+
+    def fit(self, hp, model, x=None, y=None, **kwargs):
+        """Trains `model` on batches of the `batch_size` hyperparameter; returns the `History`.
+
+        Checks the parameter budget first (`check_budget`). Every keyword argument, the
+        tuner's `callbacks` included, goes to `model.fit`; with `lr_schedule="cosine"`, a
+        `CosineLearningRate` callback is added after them.
+
+        Data: NumPy arrays `x, y` (and `validation_data=(x_val, y_val)`) go through
+        `lenet_blocks.pipeline.make_dataset`, as in training: float32 batches of `batch_size`
+        with a channel axis added to `(n, height, width)` images, the training set reshuffled
+        every epoch (`shuffle=False` keeps its order) from `seed`. An *unbatched*
+        `tf.data.Dataset` of `(image, label)` is batched here (and so is an unbatched
+        validation dataset); an already batched one cannot be rebatched and raises
+        `keras_tuner.errors.FatalValueError` (hold the batch size with
+        `fixed={"batch_size": n}` and pass unbatched data instead).
+
+        The returned `History` has two extra entries per epoch, recorded by the tuner with the
+        trial's metrics: `num_params` (`model.count_params()`) and `epochs_trained` (epochs run
+        by this call).
+
+        Raises:
+            keras_tuner.errors.FailedTrialError: if the model is over `max_params`.
+            keras_tuner.errors.FatalValueError: for `batch_size=` in `kwargs`, or a batched or
+                misshapen dataset.
+        """
+        self.check_budget(model)
+        if "batch_size" in kwargs:
+            raise keras_tuner.errors.FatalValueError(
+                "`batch_size` is a hyperparameter of HyperLeNet; hold it with "
+                "`HyperLeNet(fixed={'batch_size': n})` instead of passing it to `search`/`fit`. "
+                f"Received: batch_size={kwargs['batch_size']!r}"
+            )
+        batch_size = self.batch_size(hp)
+        shuffle = kwargs.get("shuffle", True)
+        kwargs["shuffle"] = False  # Keras cannot shuffle a dataset (and warns if asked to)
+        if isinstance(x, tf.data.Dataset):
+            if y is not None:
+                raise keras_tuner.errors.FatalValueError(
+                    "`y` must be None when `x` is a tf.data.Dataset of (image, label) pairs."
+                )
+            if self._is_batched(x, "x"):
+                raise keras_tuner.errors.FatalValueError(
+                    f"`x` is already batched, so HyperLeNet cannot apply its `batch_size` "
+                    "hyperparameter. Pass NumPy arrays or an unbatched dataset. "
+                    f"Received: x with element_spec={x.element_spec}"
+                )
+            x = x.batch(batch_size).prefetch(tf.data.AUTOTUNE)  # shuffling is the dataset's job
+        else:
+            x = make_dataset(x, y, batch_size, shuffle=shuffle, seed=self.seed)
+        validation_data = kwargs.get("validation_data")
+        if isinstance(validation_data, tf.data.Dataset):
+            if not self._is_batched(validation_data, "validation_data"):
+                kwargs["validation_data"] = validation_data.batch(batch_size)
+        elif validation_data is not None:
+            x_val, y_val = validation_data
+            kwargs["validation_data"] = make_dataset(x_val, y_val, batch_size)
+        optimizer_name = hp.get("optimizer")
+        kwargs["callbacks"] = [
+            *(kwargs.get("callbacks") or []),
+            *schedule_callbacks(hp.get("lr_schedule"), hp.get(learning_rate_name(optimizer_name))),
+        ]
+        history = model.fit(x, **kwargs)
+        if isinstance(history, keras.callbacks.History) and history.history:
+            epochs = len(next(iter(history.history.values())))
+            history.history["num_params"] = [model.count_params()] * epochs
+            history.history["epochs_trained"] = [epochs] * epochs
+        return history
+
+    def _is_batched(self, dataset: tf.data.Dataset, arg: str) -> bool:
+        images = tf.nest.flatten(dataset.element_spec)[0]
+        rank = images.shape.rank
+        if rank == len(self.input_shape):
+            return False
+        if rank == len(self.input_shape) + 1:
+            return True
+        raise keras_tuner.errors.FatalValueError(
+            f"`{arg}` must yield (image, label) with images of shape {self.input_shape}. "
+            f"Received: {arg} with element_spec={dataset.element_spec}"
+        )
