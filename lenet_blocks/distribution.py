@@ -186,10 +186,11 @@ def fit_multi_worker(
     """`model.fit` for `MultiWorkerMirroredStrategy`, built on `strategy.run`.
 
     Every worker calls it with the same arguments. The datasets yield global batches; each
-    worker takes its share of every batch. Per step, each replica computes the summed loss of
-    its samples, divided by the number of samples of the whole global batch (so an uneven last
-    batch is averaged exactly); the model's optimizer sums the gradients over replicas. Logs
-    carry `loss`, `accuracy` and their `val_` versions, as `Model.fit` would.
+    worker takes its share of every batch. Per step, each replica computes the model's compiled
+    loss (`model.compute_loss`) of its samples, weighted so that the sum over the replicas is
+    the mean over the whole global batch (an uneven last batch is averaged exactly); the model's
+    optimizer sums the gradients over replicas. Logs carry `loss`, `accuracy` and their `val_`
+    versions, as `Model.fit` would.
 
     Args:
         model: a compiled model built in `strategy.scope()`.
@@ -203,7 +204,7 @@ def fit_multi_worker(
     from lenet_blocks.objectives import loss_and_metrics
 
     with strategy.scope():
-        loss_fn, (accuracy,) = loss_and_metrics(model)
+        _, (accuracy,) = loss_and_metrics(model)
         loss_sum = keras.metrics.Sum(name="loss_sum")
         sample_count = keras.metrics.Sum(name="samples")
         model.optimizer.build(model.trainable_variables)
@@ -212,30 +213,36 @@ def fit_multi_worker(
     validation_batches = strategy.experimental_distribute_dataset(_sharded(validation_data))
     steps = int(train_data.cardinality())
 
-    def sample_losses(labels, outputs):
-        return loss_fn.call(labels, outputs)
+    def replica_loss(labels, outputs, training):
+        """The model's compiled loss (with `model.losses`) of this replica's share of the batch.
 
-    def train_replica(images, labels):
+        Keras averages a replica's loss over its own samples and divides it by the number of
+        replicas; weighting each sample by `replicas * local / global` makes the sum over the
+        replicas the mean over the global batch, also for an uneven last batch.
+        """
         replica = tf.distribute.get_replica_context()
         count = tf.cast(tf.shape(labels)[0], "float32")
-        global_count = replica.all_reduce("SUM", count)
-        with tf.GradientTape() as tape:
-            outputs = model(images, training=True)
-            losses = sample_losses(labels, outputs)
-            loss = tf.reduce_sum(losses) / tf.maximum(global_count, 1.0)
-            if model.losses:
-                loss += tf.add_n(model.losses) / strategy.num_replicas_in_sync
-        gradients = tape.gradient(loss, model.trainable_variables)
-        model.optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
-        loss_sum.update_state(tf.reduce_sum(losses))
+        global_count = tf.maximum(replica.all_reduce("SUM", count), 1.0)
+        weight = strategy.num_replicas_in_sync * count / global_count
+        loss = model.compute_loss(
+            y=labels,
+            y_pred=outputs,
+            sample_weight=tf.fill(tf.shape(labels), weight),
+            training=training,
+        )
+        loss_sum.update_state(loss * global_count)
         sample_count.update_state(count)
         accuracy.update_state(labels, outputs)
+        return loss
+
+    def train_replica(images, labels):
+        with tf.GradientTape() as tape:
+            loss = replica_loss(labels, model(images, training=True), training=True)
+        gradients = tape.gradient(loss, model.trainable_variables)
+        model.optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
 
     def test_replica(images, labels):
-        outputs = model(images, training=False)
-        loss_sum.update_state(tf.reduce_sum(sample_losses(labels, outputs)))
-        sample_count.update_state(tf.cast(tf.shape(labels)[0], "float32"))
-        accuracy.update_state(labels, outputs)
+        replica_loss(labels, model(images, training=False), training=False)
 
     @tf.function
     def train_step(batch):

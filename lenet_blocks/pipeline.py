@@ -3,56 +3,42 @@
 Images go in as uint8 `(N, H, W)` or `(N, H, W, C)` arrays and come out as float32 batches
 with a channel axis and their original 0-255 values: scaling, when a preset wants it, happens
 inside the model (`build_lenet(include_rescaling=True)`), so a saved model takes raw pixels.
+
+The NumPy helpers `split_validation` and `with_channel_axis` live in `lenet_blocks.arrays`
+(importable without TensorFlow); they are re-exported here for older imports.
 """
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import tensorflow as tf
 
+from lenet_blocks.arrays import split_validation, with_channel_axis
 
-def split_validation(
-    images: np.ndarray, labels: np.ndarray, validation_split: float = 0.1
-) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """Holds out the last `validation_split` of the samples, as `model.fit(validation_split=...)`.
+__all__ = ["EpochCounter", "make_dataset", "split_validation", "with_channel_axis"]
 
-    Args:
-        images: array of images, first axis the samples.
-        labels: array of labels, same length as `images`.
-        validation_split: float in `[0, 1)`. Fraction held out for validation.
 
-    Returns:
-        `((train_images, train_labels), (validation_images, validation_labels))`.
+class EpochCounter(keras.callbacks.Callback):
+    """Holds the epoch that `fit` is in, for the datasets `make_dataset(..., epoch=...)` orders.
 
-    Raises:
-        ValueError: if `validation_split` is outside `[0, 1)` or the arrays' lengths differ.
+    Pass it to `fit` as a callback and its `epoch` variable to `make_dataset`: each epoch's
+    order is then a pure function of the seed and the epoch number, so a run resumed with
+    `initial_epoch=k` sees the same data order as the run that was never interrupted.
 
     Example:
-    >>> (x, y), (xv, yv) = split_validation(np.zeros((10, 2)), np.arange(10), 0.1)
-    >>> x.shape, yv.tolist()
-    ((9, 2), [9])
+    >>> counter = EpochCounter()
+    >>> counter.on_epoch_begin(3)
+    >>> int(counter.epoch.numpy())
+    3
     """
-    if not 0 <= validation_split < 1:
-        raise ValueError(
-            f"`validation_split` must be in [0, 1). Received: validation_split={validation_split!r}"
-        )
-    if len(images) != len(labels):
-        raise ValueError(
-            "`images` and `labels` must have the same length. "
-            f"Received: {len(images)} images and {len(labels)} labels"
-        )
-    split_at = int(len(images) * (1 - validation_split))
-    return (images[:split_at], labels[:split_at]), (images[split_at:], labels[split_at:])
 
+    def __init__(self):
+        super().__init__()
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
 
-def with_channel_axis(images: np.ndarray) -> np.ndarray:
-    """Adds a trailing channel axis to `(N, H, W)` images; `(N, H, W, C)` passes through.
-
-    Example:
-    >>> with_channel_axis(np.zeros((2, 28, 28), "uint8")).shape
-    (2, 28, 28, 1)
-    """
-    return images[..., np.newaxis] if images.ndim == 3 else images
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch.assign(epoch)
 
 
 def make_dataset(
@@ -61,39 +47,65 @@ def make_dataset(
     batch_size: int = 32,
     shuffle: bool = False,
     seed: int | None = None,
+    epoch: tf.Variable | None = None,
 ) -> tf.data.Dataset:
-    """A batched, cached, prefetched `tf.data.Dataset` of float32 images (0-255) and labels.
+    """A batched, prefetched `tf.data.Dataset` of float32 images (0-255) and labels.
 
-    The uint8 arrays are cached as they are (a quarter of the float32 size); the float32 cast
-    runs per batch. With `shuffle=True` the order is reshuffled every epoch from `seed`.
+    The uint8 arrays are kept as they are (a quarter of the float32 size); the float32 cast
+    runs per batch. With `shuffle=True` the order changes every epoch: reshuffled at every pass
+    from `seed`, or, with `epoch`, ordered by a permutation drawn from `(seed, epoch)` only.
 
     Args:
         images: uint8 array `(N, H, W)` or `(N, H, W, C)`.
         labels: optional int array `(N,)`; without it the dataset yields images only.
         batch_size: int. Samples per batch (the last batch may be smaller).
         shuffle: bool. Whether to shuffle each epoch.
-        seed: int or `None`. Shuffle seed.
+        seed: int or `None`. Shuffle seed (an int is needed with `epoch`).
+        epoch: int64 `tf.Variable` holding the epoch each pass belongs to (`EpochCounter`'s),
+            or `None`.
 
     Example:
     >>> dataset = make_dataset(np.zeros((5, 28, 28), "uint8"), np.arange(5), batch_size=2)
     >>> [tuple(x.shape) for x, _ in dataset]
     [(2, 28, 28, 1), (2, 28, 28, 1), (1, 28, 28, 1)]
     """
-    if not isinstance(batch_size, int) or batch_size < 1:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(
             f"`batch_size` must be a positive int. Received: batch_size={batch_size!r}"
         )
     images = with_channel_axis(np.asarray(images))
     elements = images if labels is None else (images, np.asarray(labels, dtype="int32"))
-    dataset = tf.data.Dataset.from_tensor_slices(elements).cache()
-    if shuffle:
-        dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size)
+    if shuffle and epoch is not None:
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError(f"`seed` must be an int to order by epoch. Received: seed={seed!r}")
+        dataset = _ordered_by_epoch(elements, len(images), batch_size, seed, epoch)
+    else:
+        dataset = tf.data.Dataset.from_tensor_slices(elements).cache()
+        if shuffle:
+            dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.batch(batch_size)
     if labels is None:
         dataset = dataset.map(_to_float, num_parallel_calls=tf.data.AUTOTUNE)
     else:
         dataset = dataset.map(lambda x, y: (_to_float(x), y), num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _ordered_by_epoch(elements, size: int, batch_size: int, seed: int, epoch: tf.Variable):
+    """Batches of `elements` in the order `stateless_shuffle` draws from `(seed, epoch)`."""
+    tensors = tf.nest.map_structure(tf.constant, elements)
+    starts = tf.data.Dataset.range(0, size, batch_size)
+
+    def order(_):
+        seeds = tf.stack([tf.constant(seed, tf.int64), epoch.read_value()])
+        return tf.random.experimental.stateless_shuffle(tf.range(size, dtype=tf.int64), seeds)
+
+    def batches(permutation):
+        return starts.map(lambda start: permutation[start : start + batch_size])
+
+    indices = tf.data.Dataset.range(1).map(order).flat_map(batches)
+    indices = indices.apply(tf.data.experimental.assert_cardinality(len(starts)))
+    return indices.map(lambda index: tf.nest.map_structure(lambda t: tf.gather(t, index), tensors))
 
 
 def _to_float(images: tf.Tensor) -> tf.Tensor:

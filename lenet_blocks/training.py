@@ -1,159 +1,99 @@
 """Train and evaluate a preset as plain functions; every artifact is written atomically.
 
-A run lives in one output directory:
+A run lives in one output directory, locked for the whole run (`lenet_blocks.locking`):
 
 - `model.keras`: the trained model (load with `lenet_blocks.load_model`);
-- `metrics.json`: history, test loss/accuracy, per-class accuracy, timing, versions, settings;
+- `metrics.json`: history, test loss/accuracy, per-class accuracy, timing, versions, settings.
+  Written last, it marks the run finished: a start that finds it returns the run as it is
+  (and removes what a kill may have left behind);
 - `training_curves.png`, `confusion_matrix.png`;
-- `checkpoint/` while training: `state.json` (settings, epochs done, history) and the weights
-  of the last completed epoch. A killed run started again on the same directory resumes from
-  there; the directory is removed when the run completes.
+- `checkpoint/` while training (`lenet_blocks.checkpoint`): a killed run started again on the
+  same directory resumes after its last completed epoch, computing what the run that was never
+  interrupted computes; the directory is removed when the run completes.
+
+The settings of a run are one `lenet_blocks.settings.RunSettings`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import platform
 import shutil
 import sys
-import time
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from lenet_blocks import artifacts, plots
-from lenet_blocks.choices import OPTIMIZERS, check_choice
+from lenet_blocks.arrays import split_validation
+from lenet_blocks.checkpoint import CHECKPOINT_DIR, STATE_FILE, EpochCheckpoint, read_run_file
+from lenet_blocks.choices import DISTRIBUTIONS, check_choice
 from lenet_blocks.compile import compile_lenet
 from lenet_blocks.datasets import FASHION_MNIST_CLASS_NAMES, load_fashion_mnist
 from lenet_blocks.distribution import fit_multi_worker, is_chief, make_strategy, parse_tf_config
 from lenet_blocks.inspection import format_shape_walk, shape_walk
 from lenet_blocks.locking import lock_directory
 from lenet_blocks.objectives import class_probabilities, loss_and_metrics
-from lenet_blocks.pipeline import make_dataset, split_validation
+from lenet_blocks.pipeline import EpochCounter, make_dataset
 from lenet_blocks.presets import get_preset
-from lenet_blocks.regularization import (
-    augmented_lenet,
-    check_augmentation,
-    check_lr_schedule,
-    schedule_callbacks,
-)
+from lenet_blocks.regularization import augmented_lenet, schedule_callbacks
+from lenet_blocks.settings import RunSettings
 
-SETTING_DEFAULTS = {"lr_schedule": "constant", "augmentation": "none"}
-CHECKPOINT_DIR = "checkpoint"
-STATE_FILE = "state.json"
+__all__ = [
+    "CHECKPOINT_DIR",
+    "STATE_FILE",
+    "EpochCheckpoint",
+    "NonFiniteLossError",
+    "RunSettings",
+    "StopOnNonFiniteLoss",
+    "build_compiled_model",
+    "evaluate_model",
+    "single_device_copy",
+    "train",
+    "versions",
+]
+
+METRICS_FILE = "metrics.json"
 
 
 class NonFiniteLossError(RuntimeError):
     """Training produced a NaN or infinite loss."""
 
 
-def resolve_settings(
-    preset: str = "notebook",
-    epochs: int | None = None,
-    batch_size: int | None = None,
-    optimizer: str | None = None,
-    learning_rate: float | None = None,
-    momentum: float = 0.0,
-    seed: int = 0,
-    validation_split: float = 0.1,
-    model_overrides: dict | None = None,
-    *,
-    augmentation: str | None = None,
-    lr_schedule: str | None = None,
-) -> dict:
-    """The full settings of a run: the preset's training defaults, then what is given.
-
-    Example:
-    >>> settings = resolve_settings()
-    >>> settings["optimizer"], settings["learning_rate"], settings["epochs"]
-    ('sgd', 0.9, 5)
-    """
-    defaults = with_setting_defaults(get_preset(preset)["training"])
-    given = {
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "optimizer": optimizer,
-        "learning_rate": learning_rate,
-        "lr_schedule": lr_schedule,
-        "augmentation": augmentation,
-    }
-    settings = {
-        "preset": preset,
-        **{name: defaults[name] if value is None else value for name, value in given.items()},
-        "momentum": momentum,
-        "seed": seed,
-        "validation_split": validation_split,
-        "model_overrides": dict(model_overrides or {}),
-    }
-    for arg in ("epochs", "batch_size"):
-        value = settings[arg]
-        if not _is_positive_int(value):
-            raise ValueError(f"`{arg}` must be a positive int. Received: {arg}={value!r}")
-    check_choice("optimizer", settings["optimizer"], OPTIMIZERS)
-    check_lr_schedule(settings["lr_schedule"])
-    check_augmentation(settings["augmentation"])
-    if not settings["learning_rate"] > 0:
-        raise ValueError(
-            "`learning_rate` must be positive. "
-            f"Received: learning_rate={settings['learning_rate']!r}"
-        )
-    if not 0 <= momentum < 1:
-        raise ValueError(f"`momentum` must be in [0, 1). Received: momentum={momentum!r}")
-    if not 0 < validation_split < 1:
-        raise ValueError(
-            f"`validation_split` must be in (0, 1). Received: validation_split={validation_split!r}"
-        )
-    return settings
-
-
-def with_setting_defaults(settings: dict) -> dict:
-    """`settings` with the defaults of settings added after a run may have been made.
-
-    A run recorded before `lr_schedule` and `augmentation` existed used their defaults, so it
-    is still the same run (and resumes) with this version.
-
-    Example:
-    >>> with_setting_defaults({"epochs": 5})
-    {'lr_schedule': 'constant', 'augmentation': 'none', 'epochs': 5}
-    """
-    return {**SETTING_DEFAULTS, **settings}
-
-
-def _is_positive_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
-def build_compiled_model(settings: dict, steps_per_execution: int = 1) -> keras.Model:
+def build_compiled_model(settings: RunSettings, steps_per_execution: int = 1) -> keras.Model:
     """The run's model, compiled with its optimizer and the loss that fits its output layer.
 
     `steps_per_execution` goes to `compile`: that many training steps run in one call of the
     compiled function (faster for a small network; callbacks and the progress bar see every
     `steps_per_execution`-th step).
+
+    Example:
+    >>> build_compiled_model(RunSettings()).optimizer.name
+    'sgd'
     """
-    overrides = dict(settings["model_overrides"])
-    preset_shape = get_preset(settings["preset"])["model"]["input_shape"]
+    overrides = dict(settings.model_overrides)
+    preset_shape = get_preset(settings.preset)["model"]["input_shape"]
     input_shape = overrides.pop("input_shape", preset_shape)
     model = augmented_lenet(
-        settings["augmentation"],
-        settings["preset"],
+        settings.augmentation,
+        settings.preset,
         input_shape=input_shape,
-        seed=settings["seed"],
+        seed=settings.seed,
         **overrides,
     )
     return compile_lenet(
         model,
-        settings["optimizer"],
-        settings["learning_rate"],
-        momentum=settings["momentum"],
+        settings.optimizer,
+        settings.learning_rate,
+        momentum=settings.momentum,
         steps_per_execution=steps_per_execution,
     )
 
 
-def single_device_copy(model: keras.Model, settings: dict) -> keras.Model:
+def single_device_copy(model: keras.Model, settings: RunSettings) -> keras.Model:
     """A copy of a model trained under a distribution strategy, outside any strategy.
 
     Same weights and optimizer state, built by `build_compiled_model(settings)`, so it saves,
@@ -212,18 +152,8 @@ def evaluate_model(
 
 def train(
     output_dir: str | os.PathLike,
+    settings: RunSettings | None = None,
     *,
-    preset: str = "notebook",
-    epochs: int | None = None,
-    batch_size: int | None = None,
-    optimizer: str | None = None,
-    learning_rate: float | None = None,
-    lr_schedule: str | None = None,
-    augmentation: str | None = None,
-    momentum: float = 0.0,
-    seed: int = 0,
-    validation_split: float = 0.1,
-    model_overrides: dict | None = None,
     data: tuple | None = None,
     data_dir: str | os.PathLike | None = None,
     tensorboard_dir: str | os.PathLike | None = None,
@@ -232,6 +162,7 @@ def train(
     callbacks: list[keras.callbacks.Callback] | None = None,
     distribution: str = "none",
     steps_per_execution: int = 1,
+    **setting_args,
 ) -> dict:
     """Trains a preset on Fashion-MNIST (or `data`), evaluates it, writes the run's artifacts.
 
@@ -240,17 +171,10 @@ def train(
 
     Args:
         output_dir: directory of the run (see the module docstring for its files).
-        preset: str. Model preset; its `training` entry gives the defaults below.
-        epochs, batch_size, optimizer, learning_rate: override the preset's training defaults.
-        lr_schedule: str. `"constant"` or `"cosine"` (decay to 0 over the epochs); default: the
-            preset's, else constant.
-        augmentation: str. `"none"`, `"translate"` or `"translate_zoom"`: training-only
-            augmentation layers in front of the model (saved with it, inactive at inference);
-            default: the preset's, else none.
-        momentum: float. Momentum of SGD/RMSprop.
-        seed: int. Seeds weights, dropout and shuffling.
-        validation_split: float. Fraction of the training set held out (its end, as Keras does).
-        model_overrides: dict of `build_lenet` arguments, e.g. `{"activation": "relu"}`.
+        settings: `RunSettings` of the run; or give its fields as keyword arguments instead
+            (`preset`, `epochs`, `batch_size`, `optimizer`, `learning_rate`, `lr_schedule`,
+            `augmentation`, `momentum`, `seed`, `validation_split`, `model_overrides`, as
+            documented there), e.g. `train("runs/d2l", preset="d2l", epochs=3)`.
         data: `((x_train, y_train), (x_test, y_test))` uint8 arrays; default: Fashion-MNIST
             found by `load_fashion_mnist(data_dir)`.
         data_dir: directory with the Fashion-MNIST IDX files.
@@ -268,6 +192,7 @@ def train(
             batch-level callbacks and the progress bar then see every n-th step. It does not
             change what is computed, so it is not a setting of the run (a run may resume with
             another value). Not used by `distribution="multi-worker"`.
+        **setting_args: the fields of `RunSettings`, when `settings` is not given.
 
     Returns:
         The dict written to `metrics.json`.
@@ -277,31 +202,38 @@ def train(
             is false (a finished run with the same settings is returned as it is), or is a file.
         DirectoryLockedError: another process trains in `output_dir` (a `FileExistsError`
             naming its PID; see `lenet_blocks.locking`).
-        ValueError: a bad setting, or a checkpoint made with other settings.
+        ValueError: a bad setting, empty data, an unwritable `output_dir`, a checkpoint made
+            with other settings, or a damaged file in `output_dir` (named).
         NonFiniteLossError: the loss became NaN or infinite (the last good epoch is kept).
     """
-    settings = resolve_settings(
-        preset,
-        epochs,
-        batch_size,
-        optimizer,
-        learning_rate,
-        momentum,
-        seed,
-        validation_split,
-        model_overrides,
-        augmentation=augmentation,
-        lr_schedule=lr_schedule,
-    )
+    if settings is None:
+        settings = RunSettings(**setting_args)
+    elif setting_args:
+        raise ValueError(
+            "Pass either `settings` or its fields, not both. "
+            f"Received: settings={settings!r} and {setting_args!r}"
+        )
     if not _is_positive_int(steps_per_execution):
         raise ValueError(
             "`steps_per_execution` must be a positive int. "
             f"Received: steps_per_execution={steps_per_execution!r}"
         )
+    check_choice("distribution", distribution, DISTRIBUTIONS)
+    if distribution == "multi-worker":
+        parse_tf_config()  # a missing or bad TF_CONFIG is refused before anything is written
     chief = distribution != "multi-worker" or is_chief()
     output_dir = Path(output_dir)
     # Every worker of a multi-worker run trains on one directory; only the chief writes there.
     with lock_directory(output_dir, "run") if chief else contextlib.nullcontext():
+        finished = _finished_run(output_dir, settings, overwrite=overwrite, chief=chief)
+        if finished is not None:
+            if verbose not in (0, "0"):
+                print(
+                    f"{output_dir} already holds this finished run: test accuracy "
+                    f"{finished.get('test_accuracy', float('nan')):.4f} ({METRICS_FILE}). Pass "
+                    "`overwrite=True` (`--overwrite`) to train again."
+                )
+            return finished
         return _train_locked(
             output_dir,
             settings,
@@ -309,7 +241,6 @@ def train(
             data=data,
             data_dir=data_dir,
             tensorboard_dir=tensorboard_dir,
-            overwrite=overwrite,
             verbose=verbose,
             callbacks=callbacks,
             distribution=distribution,
@@ -317,51 +248,60 @@ def train(
         )
 
 
+def _finished_run(
+    output_dir: Path, settings: RunSettings, *, overwrite: bool, chief: bool
+) -> dict | None:
+    """The finished run in `output_dir` (its metrics), or None when there is none to return.
+
+    A finished run is one whose `metrics.json` exists, since it is written last. The chief
+    also clears what a killed run may have left: the checkpoint of a finished run, half-written
+    temporary files.
+    """
+    metrics_path = output_dir / METRICS_FILE
+    if chief:
+        artifacts.remove_temporaries(output_dir)
+        artifacts.remove_temporaries(output_dir / CHECKPOINT_DIR)
+    if overwrite:
+        if chief:
+            shutil.rmtree(output_dir / CHECKPOINT_DIR, ignore_errors=True)
+            metrics_path.unlink(missing_ok=True)
+        return None
+    if not metrics_path.exists():
+        return None
+    finished, recorded = read_run_file(metrics_path, ("settings",))
+    if recorded != settings:
+        raise FileExistsError(
+            f"{output_dir} holds a finished run with other settings: {finished['settings']}. "
+            "Pass `overwrite=True` (`--overwrite`) to replace it, or choose another output "
+            "directory."
+        )
+    if chief:
+        shutil.rmtree(output_dir / CHECKPOINT_DIR, ignore_errors=True)
+    return finished
+
+
 def _train_locked(
     output_dir: Path,
-    settings: dict,
+    settings: RunSettings,
     *,
     chief: bool,
     data,
     data_dir,
     tensorboard_dir,
-    overwrite: bool,
     verbose,
     callbacks,
     distribution: str,
     steps_per_execution: int,
 ) -> dict:
-    preset, seed, validation_split = (
-        settings["preset"],
-        settings["seed"],
-        settings["validation_split"],
-    )
-    checkpoint = EpochCheckpoint(output_dir / CHECKPOINT_DIR, settings, write=chief)
-    if overwrite:
-        shutil.rmtree(output_dir / CHECKPOINT_DIR, ignore_errors=True)
-        (output_dir / "metrics.json").unlink(missing_ok=True)
-    elif (output_dir / "metrics.json").exists():
-        finished = json.loads((output_dir / "metrics.json").read_text())
-        if with_setting_defaults(finished["settings"]) != json.loads(json.dumps(settings)):
-            raise FileExistsError(
-                f"{output_dir} holds a finished run with other settings: {finished['settings']}. "
-                "Pass `overwrite=True` (`--overwrite`) to replace it, or choose another output "
-                "directory."
-            )
-        if verbose not in (0, "0"):
-            print(
-                f"{output_dir} already holds this finished run: test accuracy "
-                f"{finished['test_accuracy']:.4f} (metrics.json). Pass `overwrite=True` "
-                "(`--overwrite`) to train again."
-            )
-        return finished
     strategy = make_strategy(distribution)  # before any TensorFlow op, as TensorFlow asks
     (x_train, y_train), (x_test, y_test) = (
         data if data is not None else load_fashion_mnist(data_dir)
     )
-    (x_fit, y_fit), (x_val, y_val) = split_validation(x_train, y_train, validation_split)
-
-    keras.utils.set_random_seed(seed)
+    (x_fit, y_fit), (x_val, y_val) = _split_for_training(
+        x_train, y_train, x_test, settings.validation_split
+    )
+    checkpoint = EpochCheckpoint(output_dir / CHECKPOINT_DIR, settings, write=chief)
+    keras.utils.set_random_seed(settings.seed)
     with strategy.scope() if strategy else contextlib.nullcontext():
         model = build_compiled_model(settings, steps_per_execution)
         initial_epoch = checkpoint.restore(model)
@@ -372,47 +312,50 @@ def _train_locked(
         if initial_epoch:
             print(f"Resuming from {checkpoint.directory} after epoch {initial_epoch}.")
 
+    epoch_counter = EpochCounter()
     stop_on_non_finite = StopOnNonFiniteLoss()
     run_callbacks = [
-        *schedule_callbacks(settings["lr_schedule"], settings["learning_rate"]),
+        epoch_counter,
+        *schedule_callbacks(settings.lr_schedule, settings.learning_rate),
         stop_on_non_finite,
         checkpoint,
     ]
     if tensorboard_dir is not None and chief:
         run_callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir)))
     run_callbacks.extend(callbacks or [])
-    batch = settings["batch_size"]
-    train_data = make_dataset(x_fit, y_fit, batch, shuffle=True, seed=seed + initial_epoch)
+    batch = settings.batch_size
+    # Each epoch's order is drawn from (seed, epoch), so a resumed run sees the same order.
+    train_data = make_dataset(
+        x_fit, y_fit, batch, shuffle=True, seed=settings.seed, epoch=epoch_counter.epoch
+    )
     validation_data = make_dataset(x_val, y_val, batch)
-    if distribution == "multi-worker":
-        fit_multi_worker(
-            model,
-            strategy,
-            train_data,
-            validation_data,
-            epochs=settings["epochs"],
-            initial_epoch=initial_epoch,
-            callbacks=run_callbacks,
-            verbose=verbose,
-        )
+    fit_args = {
+        "epochs": settings.epochs,
+        "initial_epoch": initial_epoch,
+        "callbacks": run_callbacks,
+        "verbose": verbose,
+    }
+    if initial_epoch >= settings.epochs:
+        pass  # killed after its last epoch, before metrics.json: only the results are missing
+    elif distribution == "multi-worker":
+        fit_multi_worker(model, strategy, train_data, validation_data, **fit_args)
     else:
-        model.fit(
-            train_data,
-            validation_data=validation_data,
-            epochs=settings["epochs"],
-            initial_epoch=initial_epoch,
-            shuffle=False,  # the dataset reshuffles itself each epoch
-            callbacks=run_callbacks,
-            verbose=verbose,
-        )
+        # shuffle=False: the dataset orders each epoch itself.
+        model.fit(train_data, validation_data=validation_data, shuffle=False, **fit_args)
     if stop_on_non_finite.stopped_at is not None:
         epoch, step = stop_on_non_finite.stopped_at
+        kept = (
+            f"The last completed epoch ({checkpoint.epochs_done}) is kept in "
+            f"{checkpoint.directory}."
+            if checkpoint.epochs_done and chief
+            else "No epoch completed, so there is no checkpoint to resume from."
+        )
         raise NonFiniteLossError(
             f"The training loss became {stop_on_non_finite.value} at epoch {epoch + 1}, step "
-            f"{step + 1}; stopped. Lower the learning rate (it is {settings['learning_rate']}). "
-            f"The last completed epoch is kept in {checkpoint.directory}."
+            f"{step + 1}; stopped. Lower the learning rate (it is {settings.learning_rate}). "
+            f"{kept}"
         )
-    if checkpoint.epochs_done < settings["epochs"]:
+    if checkpoint.epochs_done < settings.epochs:
         raise RuntimeError(f"Training stopped after {checkpoint.epochs_done} epochs.")
 
     if strategy is not None:
@@ -421,7 +364,7 @@ def _train_locked(
     history = checkpoint.history
     train_seconds = sum(history["train_seconds"])
     metrics = {
-        "settings": settings,
+        "settings": settings.to_dict(),
         "history": history,
         "epochs": checkpoint.epochs_done,
         "test_loss": test["loss"],
@@ -449,17 +392,38 @@ def _train_locked(
         np.array(test["confusion_matrix"]),
         FASHION_MNIST_CLASS_NAMES[: model.output_shape[-1]],
         output_dir / "confusion_matrix.png",
-        title=f"{preset}: test accuracy {test['accuracy']:.4f}",
+        title=f"{settings.preset}: test accuracy {test['accuracy']:.4f}",
     )
-    artifacts.write_json(output_dir / "metrics.json", metrics)
+    artifacts.write_json(output_dir / METRICS_FILE, metrics)  # last: the run is finished
     checkpoint.clear()
     if show:
         print(f"Test loss {test['loss']:.4f}, test accuracy {test['accuracy']:.4f}")
         print(
-            f"Wrote {output_dir}/model.keras, metrics.json, training_curves.png, "
+            f"Wrote {output_dir}/model.keras, {METRICS_FILE}, training_curves.png, "
             "confusion_matrix.png"
         )
     return metrics
+
+
+def _is_positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _split_for_training(x_train, y_train, x_test, validation_split: float):
+    """`split_validation`, refusing data that leaves a split with no images."""
+    if not len(x_train) or not len(x_test):
+        raise ValueError(
+            "The training and test sets must hold images. Received: "
+            f"{len(x_train)} training and {len(x_test)} test images"
+        )
+    (x_fit, y_fit), (x_val, y_val) = split_validation(x_train, y_train, validation_split)
+    if not len(x_fit) or not len(x_val):
+        raise ValueError(
+            "`validation_split` must leave training and validation images: of the "
+            f"{len(x_train)} training images it leaves {len(x_fit)} for training and "
+            f"{len(x_val)} for validation. Received: validation_split={validation_split!r}"
+        )
+    return (x_fit, y_fit), (x_val, y_val)
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
@@ -479,79 +443,6 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
         if loss is not None and not math.isfinite(float(loss)):
             self.stopped_at, self.value = (self._epoch, batch), float(loss)
             self.model.stop_training = True
-
-
-class EpochCheckpoint(keras.callbacks.Callback):
-    """Saves weights, settings and history after every epoch so that a killed run resumes.
-
-    The weights go to `epoch-NNNN.weights.h5`; `state.json`, replaced atomically after them, names
-    the file, so the state always points at complete weights. Timing of each epoch's training
-    steps (without validation) is kept in the history as `train_seconds`. With `write=False`
-    (a worker that is not the chief) it restores and counts epochs but writes nothing.
-    """
-
-    def __init__(self, directory: Path, settings: dict, write: bool = True):
-        super().__init__()
-        self.directory = Path(directory)
-        self.settings = settings
-        self.write = write
-        self.history: dict[str, list[float]] = {}
-        self.epochs_done = 0
-        self._started = 0.0
-        self._last_step = 0.0
-
-    def restore(self, model: keras.Model) -> int:
-        """Loads the last completed epoch into `model`; returns the number of epochs done."""
-        state_path = self.directory / STATE_FILE
-        if not state_path.exists():
-            return 0
-        state = json.loads(state_path.read_text())
-        if with_setting_defaults(state["settings"]) != self.settings:
-            raise ValueError(
-                f"The checkpoint in {self.directory} was made with other settings: "
-                f"{state['settings']} (now {self.settings}). Pass `overwrite=True` "
-                "(`--overwrite`) to start afresh, or choose another output directory."
-            )
-        model.optimizer.build(model.trainable_variables)
-        model.load_weights(self.directory / state["weights"])
-        self.history, self.epochs_done = state["history"], state["epochs_done"]
-        return self.epochs_done
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._started = self._last_step = time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._last_step = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = dict(logs or {})
-        if not all(math.isfinite(float(value)) for value in logs.values()):
-            return
-        logs["train_seconds"] = self._last_step - self._started
-        for key, value in logs.items():
-            self.history.setdefault(key, []).append(float(value))
-        self.epochs_done = epoch + 1
-        if not self.write:
-            return
-        weights = f"epoch-{self.epochs_done:04d}.weights.h5"
-        self.directory.mkdir(parents=True, exist_ok=True)
-        artifacts.write_with(self.directory / weights, self.model.save_weights)
-        artifacts.write_json(
-            self.directory / STATE_FILE,
-            {
-                "settings": self.settings,
-                "epochs_done": self.epochs_done,
-                "weights": weights,
-                "history": self.history,
-            },
-        )
-        for old in self.directory.glob("epoch-*.weights.h5"):
-            if old.name != weights:
-                old.unlink()
-
-    def clear(self) -> None:
-        """Removes the checkpoint directory (the run is complete)."""
-        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def versions() -> dict[str, str]:

@@ -222,11 +222,11 @@ import json
 from lenet_blocks.distribution import configure_cpu_devices, make_strategy
 configure_cpu_devices(2)
 import keras, numpy as np
-from lenet_blocks.training import build_compiled_model, resolve_settings
+from lenet_blocks.training import RunSettings, build_compiled_model
 
 x = np.random.default_rng(0).integers(0, 256, (96, 28, 28, 1)).astype("float32")
 y = np.arange(96) % 10
-settings = resolve_settings()
+settings = RunSettings()
 strategy = make_strategy("mirrored")
 models = []
 for scope in (strategy.scope(), None):

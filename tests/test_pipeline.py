@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lenet_blocks.pipeline import make_dataset, split_validation
+from lenet_blocks.pipeline import EpochCounter, make_dataset, split_validation
 
 
 def test_split_holds_out_the_last_tenth_like_keras():
@@ -59,3 +59,27 @@ def test_dataset_without_labels_yields_images():
 def test_batch_size_must_be_positive():
     with pytest.raises(ValueError, match=r"Received: batch_size=0"):
         make_dataset(np.zeros((2, 4, 4), "uint8"), batch_size=0)
+
+
+def test_epoch_order_depends_only_on_seed_and_epoch():
+    labels = np.arange(50)
+    images = np.zeros((50, 2, 2), "uint8")
+    counter = EpochCounter()
+
+    def order(epoch, seed=3):
+        counter.on_epoch_begin(epoch)
+        dataset = make_dataset(images, labels, 8, shuffle=True, seed=seed, epoch=counter.epoch)
+        assert int(dataset.cardinality()) == 7
+        return np.concatenate([y.numpy() for _, y in dataset]).tolist()
+
+    first, second = order(0), order(1)
+    assert first != second and sorted(first) == sorted(second) == labels.tolist()
+    assert order(1) == second and order(0) == first  # whatever passes came before
+    assert order(0, seed=4) != first
+
+
+def test_epoch_order_needs_an_int_seed():
+    with pytest.raises(ValueError, match="Received: seed=None"):
+        make_dataset(
+            np.zeros((2, 2, 2), "uint8"), np.arange(2), shuffle=True, epoch=EpochCounter().epoch
+        )

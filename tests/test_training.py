@@ -11,7 +11,8 @@ from idx_helpers import make_dataset, write_dataset
 
 import lenet_blocks as lb
 from lenet_blocks.locking import DirectoryLockedError, lock_directory
-from lenet_blocks.training import NonFiniteLossError, resolve_settings, train
+from lenet_blocks.settings import RunSettings
+from lenet_blocks.training import NonFiniteLossError, train
 
 KILL_AFTER_EPOCH = """
 import os, signal, sys
@@ -186,10 +187,6 @@ def test_run_waits_for_no_lock_it_cannot_take(tmp_path, tiny_data):
 
 
 def test_checkpoint_with_other_settings_is_refused(tmp_path, tiny_data):
-    class StopAfterFirstEpoch(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            self.model.stop_training = True
-
     with pytest.raises(RuntimeError, match="stopped after 1 epochs"):
         train(
             tmp_path / "run", data=tiny_data, epochs=3, verbose=0, callbacks=[StopAfterFirstEpoch()]
@@ -205,15 +202,115 @@ def test_checkpoint_with_other_settings_is_refused(tmp_path, tiny_data):
         ({"batch_size": -1}, "batch_size"),
         ({"optimizer": "lbfgs"}, "optimizer"),
         ({"learning_rate": 0.0}, "learning_rate"),
+        ({"learning_rate": float("inf")}, "learning_rate"),
         ({"momentum": 1.5}, "momentum"),
         ({"validation_split": 0.0}, "validation_split"),
+        ({"seed": -1}, "seed"),
+        ({"model_overrides": {"activation": len}}, "model_overrides"),
         ({"lr_schedule": "step"}, "lr_schedule"),
         ({"augmentation": "flip"}, "augmentation"),
     ],
 )
 def test_bad_setting_names_argument(kwargs, argument):
     with pytest.raises(ValueError, match=rf"`{argument}` must .*Received: {argument}="):
-        resolve_settings(**kwargs)
+        RunSettings(**kwargs)
+
+
+class StopAfterFirstEpoch(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        self.model.stop_training = True
+
+
+def test_output_that_is_a_file_is_refused_before_loading_data(tmp_path):
+    (tmp_path / "run").write_text("")
+    with pytest.raises(FileExistsError, match=r"run is a file, not a run directory"):
+        train(tmp_path / "run", data_dir=tmp_path / "no-data-here", verbose=0)
+
+
+def test_output_that_cannot_be_created_is_refused_before_loading_data(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError, match=r"file/run cannot be locked"):
+        train(tmp_path / "file" / "run", data_dir=tmp_path / "no-data-here", verbose=0)
+
+
+@pytest.mark.parametrize(
+    ("num_train", "validation_split", "message"),
+    [
+        (0, 0.1, "Received: 0 training and 30 test images"),
+        (1, 0.5, "it leaves 0 for training and 1 for validation. Received: validation_split=0.5"),
+    ],
+)
+def test_data_that_leaves_no_training_images_is_one_value_error(
+    tmp_path, tiny_data, num_train, validation_split, message
+):
+    (x, y), test = tiny_data
+    with pytest.raises(ValueError, match=message):
+        train(
+            tmp_path / "run",
+            data=((x[:num_train], y[:num_train]), test),
+            validation_split=validation_split,
+            verbose=0,
+        )
+
+
+@pytest.fixture
+def stopped_run(tmp_path, tiny_data):
+    """A run directory whose checkpoint holds one of three epochs."""
+    with pytest.raises(RuntimeError, match="stopped after 1 epochs"):
+        train(
+            tmp_path / "run", data=tiny_data, epochs=3, verbose=0, callbacks=[StopAfterFirstEpoch()]
+        )
+    return tmp_path / "run"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("checkpoint/state.json", b"", r"state.json is damaged: not JSON"),
+        (
+            "checkpoint/state.json",
+            b'{"epochs_done": 1}',
+            "state.json is damaged: it has no 'settings' entry",
+        ),
+        ("checkpoint/epoch-0001.weights.h5", b"\x89HDF", r"epoch-0001.weights.h5 is damaged"),
+        ("metrics.json", b"{", r"metrics.json is damaged: not JSON"),
+        ("metrics.json", b'{"history": {}}', "metrics.json is damaged: it has no 'settings' entry"),
+    ],
+)
+def test_damaged_run_file_is_a_value_error_naming_it(
+    stopped_run, tiny_data, name, content, message
+):
+    (stopped_run / name).write_bytes(content)
+    with pytest.raises(ValueError, match=rf"{message}.*--overwrite"):
+        train(stopped_run, data=tiny_data, epochs=3, verbose=0)
+    assert train(stopped_run, data=tiny_data, epochs=3, verbose=0, overwrite=True)["epochs"] == 3
+
+
+def test_missing_checkpoint_weights_are_a_value_error_naming_them(stopped_run, tiny_data):
+    (stopped_run / "checkpoint" / "epoch-0001.weights.h5").unlink()
+    with pytest.raises(ValueError, match=r"epoch-0001.weights.h5 is missing.*--overwrite"):
+        train(stopped_run, data=tiny_data, epochs=3, verbose=0)
+
+
+def test_non_finite_loss_in_the_first_epoch_claims_no_checkpoint(tmp_path, tiny_data):
+    with pytest.raises(NonFiniteLossError, match="No epoch completed") as error:
+        train(
+            tmp_path / "run",
+            data=tiny_data,
+            learning_rate=1e30,
+            model_overrides={"activation": "relu", "classifier_activation": None},
+            verbose=0,
+        )
+    assert "checkpoint" not in str(error.value).replace("no checkpoint", "")
+    assert not (tmp_path / "run" / "checkpoint").exists()
+
+
+def test_settings_object_or_its_fields(tmp_path, tiny_data):
+    settings = RunSettings(epochs=1, seed=2)
+    metrics = train(tmp_path / "run", settings, data=tiny_data, verbose=0)
+    assert metrics["settings"] == settings.to_dict()
+    with pytest.raises(ValueError, match="not both"):
+        train(tmp_path / "run", settings, data=tiny_data, epochs=2)
 
 
 def test_cosine_schedule_and_augmentation_are_recorded_and_saved(tmp_path, tiny_data):
@@ -247,8 +344,8 @@ def test_steps_per_execution_computes_the_same_run(tmp_path, tiny_data):
 
 
 def test_preset_training_entry_gives_schedule_and_augmentation_defaults():
-    settings = resolve_settings("notebook")
-    assert (settings["lr_schedule"], settings["augmentation"]) == ("constant", "none")
+    settings = RunSettings("notebook")
+    assert (settings.lr_schedule, settings.augmentation) == ("constant", "none")
 
 
 @pytest.mark.integration
