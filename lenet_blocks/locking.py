@@ -3,7 +3,9 @@
 `lock_directory(path)` takes `filelock`'s OS-level lock (`flock` on Unix) on `path/.lock`,
 without waiting: a second process gets `DirectoryLockedError`, naming the PID written into the
 lock file by the holder. The kernel releases the lock when its process dies, however it dies, so
-a lock left by a killed run is taken over by the next start with no stale-lock check.
+a lock left by a killed run is taken over by the next start with no stale-lock check. On a
+filesystem without `flock` the lock cannot be taken, and `lock_directory` says so (`ValueError`)
+rather than run unlocked.
 
 Example:
 >>> import tempfile

@@ -181,7 +181,7 @@ def test_second_run_on_a_directory_in_use_is_refused_with_the_holders_pid(tmp_pa
     assert json.loads((run / "metrics.json").read_text())["settings"]["learning_rate"] == 0.9
 
 
-def test_run_waits_for_no_lock_it_cannot_take(tmp_path, tiny_data):
+def test_run_on_a_locked_directory_is_refused(tmp_path, tiny_data):
     with lock_directory(tmp_path / "run"), pytest.raises(DirectoryLockedError):
         train(tmp_path / "run", data=tiny_data, epochs=1, verbose=0)
 
