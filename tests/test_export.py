@@ -293,3 +293,12 @@ def test_cli_passes_tolerance_and_rejects_a_negative_one(tmp_path, cli_inputs, c
     assert "`tolerance` must be a number >= 0. Received: tolerance=-1" in capsys.readouterr().err
     assert cli.main([*args, "--output", output, "--tolerance", "0.5"]) == 0
     assert "(allowed 0.5)" in capsys.readouterr().out
+
+
+def test_export_does_not_import_the_tf_data_pipeline():
+    script = "import sys, lenet_blocks.export; print('lenet_blocks.pipeline' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False"]

@@ -1,11 +1,9 @@
 """The converters: a SavedModel through Keras' `ExportArchive`, then TFLite or ONNX from it.
 
-Every export goes through one TensorFlow SavedModel with a `serve` signature (float32 images
-`(None, H, W, C)` of raw 0-255 values, output `outputs`) and a `serve_uint8` signature (the
-same on uint8 images). TFLite is converted from that SavedModel with
-`tf.lite.TFLiteConverter.from_saved_model`, ONNX with `tf2onnx` (the `export` extra).
-A new format adds its name to `lenet_blocks.choices.EXPORT_FORMATS`, a converter here and a
-runner in `runners.py`.
+The SavedModel has the `serve` (float32) and `serve_uint8` signatures that the package
+docstring describes; TFLite and ONNX are converted from its `serve` signature. A new format
+adds its name to `lenet_blocks.choices.EXPORT_FORMATS`, a converter here, a runner in
+`runners.py` and a branch in `export_model`.
 
 Example:
 >>> import tempfile
@@ -26,9 +24,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from lenet_blocks.arrays import with_channel_axis
 from lenet_blocks.choices import EXPORT_FORMATS
 from lenet_blocks.export.errors import ExportDependencyError, ExportError
-from lenet_blocks.pipeline import with_channel_axis
 
 FORMATS: tuple[str, ...] = EXPORT_FORMATS
 QUANTIZATIONS: tuple[str, ...] = ("int8",)

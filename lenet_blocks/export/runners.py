@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from lenet_blocks.arrays import with_channel_axis
 from lenet_blocks.export.formats import (
     FORMATS,
     INPUT_NAME,
@@ -29,7 +30,6 @@ from lenet_blocks.export.formats import (
     import_onnx_tools,
     tflite_interpreter,
 )
-from lenet_blocks.pipeline import with_channel_axis
 
 BATCH_SIZE = 1000  # images per call of a runtime
 

@@ -26,12 +26,12 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from lenet_blocks.arrays import with_channel_axis
 from lenet_blocks.export import runners
 from lenet_blocks.export.errors import ExportVerificationError
 from lenet_blocks.export.formats import input_shape
 from lenet_blocks.export.report import describe_kind
 from lenet_blocks.objectives import class_probabilities
-from lenet_blocks.pipeline import with_channel_axis
 
 # Float formats: the bound is DEFAULT_TOLERANCE x max(1, max |Keras output|) plus twice the
 # Keras model's own float32 error (see `twin`); docs/deploy.md has the measured errors.
