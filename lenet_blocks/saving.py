@@ -33,7 +33,7 @@ _LOAD_ERRORS = (
     AttributeError,
     ValueError,
     TypeError,
-    RecursionError,
+    RuntimeError,  # RecursionError for a deeply nested file, "could not find layer" from Keras
 )
 # A compiled model saved on the torch backend records its optimizer as
 # `keras.src.backend.torch.optimizers.torch_sgd.SGD`: importable only where torch is, and a
