@@ -10,9 +10,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from lenet_blocks.arrays import with_channel_axis
 from lenet_blocks.datasets import FASHION_MNIST_CLASS_NAMES
 from lenet_blocks.objectives import class_probabilities
-from lenet_blocks.pipeline import with_channel_axis
 from lenet_blocks.validation import is_positive_int
 
 
