@@ -140,9 +140,9 @@ def _objects(config: dict) -> Iterator[tuple[dict, dict | None]]:
             stack.extend((item, layer) for item in node)
         elif isinstance(node, dict):
             inner = node.get("config")
-            if isinstance(node.get("class_name"), str) and isinstance(inner, dict | str):
+            if isinstance(node.get("class_name"), str) and isinstance(inner, dict):
                 yield node, layer
-                if isinstance(inner, dict) and isinstance(inner.get("name"), str):
+                if isinstance(inner.get("name"), str):
                     layer = node
             stack.extend((value, layer) for value in node.values())
 
@@ -183,8 +183,6 @@ def _declared_params(node: dict) -> int:
     """Parameters of a layer with one int `filters` (convolution) or `units` (dense), estimated
     from its config and declared input shape; 0 for other objects."""
     inner = node["config"]
-    if not isinstance(inner, dict):
-        return 0
     widths = _positive_ints(inner.get("filters", inner.get("units")))
     if len(widths) != 1:
         return 0
