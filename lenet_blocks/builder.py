@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import keras
 
-from lenet_blocks import model_inputs
+from lenet_blocks import model_inputs, pretrained
 from lenet_blocks.layers import ClassifierHead, ConvBlock, arguments
 from lenet_blocks.layers.conv_block import POOLING_LAYERS
 from lenet_blocks.lenet5 import build_lenet5_1998
@@ -17,6 +18,12 @@ from lenet_blocks.validation import is_positive_int
 # Presets whose "model" dict names a fixed `architecture` are built by its own function, which
 # takes only the `keras.applications` arguments.
 ARCHITECTURES = {"lenet5_1998": build_lenet5_1998}
+# Architecture arguments a preset may leave out, and their values then.
+_DEFAULTS = {"pool_size": 2, "dropout": 0.0, "batch_norm": False, "include_rescaling": False}
+_ARCHITECTURE_ARGS = (
+    "input_shape", "classifier_activation", "activation", "filters", "kernel_size", "padding",
+    "block_pooling", "pool_size", "units", "dropout", "batch_norm", "include_rescaling",
+)  # fmt: skip
 
 
 class _FromPreset:
@@ -33,9 +40,10 @@ def build_lenet(
     preset: str = "notebook",
     *,
     include_top: bool = True,
+    weights: str | os.PathLike | None = None,
     input_tensor=None,
     input_shape: tuple[int | None, int | None, int] | None = FROM_PRESET,
-    pooling: str | None = None,
+    pooling: str | None = FROM_PRESET,
     classes: int = 10,
     classifier_activation: str | None = FROM_PRESET,
     activation: str = FROM_PRESET,
@@ -63,12 +71,17 @@ def build_lenet(
             `input_tensor`, `input_shape`, `pooling`, `classes` and `name`; any other
             argument given raises a `ValueError`.
         include_top: bool. Whether to include the fully connected classifier head.
+        weights: `None` (random initialization), `"fashion_mnist"` (the preset's shipped
+            weights, see `lenet_blocks.pretrained`), or the path of a `.weights.h5` file. A
+            shipped set needs `classes=10`, the preset's architecture and, with
+            `include_top=True`, its input shape; with `include_top=False` it loads the
+            convolution blocks' weights at any input size the preset allows.
         input_tensor: optional Keras tensor (output of `keras.Input()`) to use as image input.
         input_shape: `(height, width, channels)`. Height and width may be `None` when
             `include_top=False` or a global `pooling` is set. Preset default: `(28, 28, 1)`.
         pooling: `None`, `"avg"` or `"max"`. Global pooling after the convolution blocks
-            (then the head, if any, sees a vector and accepts any image size). `None` keeps
-            the preset's: none, except `"avg"` for `tuned_gap`.
+            (then the head, if any, sees a vector and accepts any image size). Left unset,
+            the preset's: none, except `"avg"` for `tuned_gap`; `None` given means none.
         classes: int. Number of classes of the head.
         classifier_activation: str or `None`. Activation of the head's output layer
             (`"softmax"`, `"sigmoid"`, ...); `None` returns logits.
@@ -100,10 +113,6 @@ def build_lenet(
     >>> build_lenet("d2l", classes=5).output_shape
     (None, 5)
     """
-    config = get_preset(preset)["model"]
-    architecture = config.pop("architecture", None)
-    preset_pooling = config.pop("pooling", None)
-    pooling = preset_pooling if pooling is None else pooling
     given = {
         "input_shape": input_shape,
         "classifier_activation": classifier_activation,
@@ -118,6 +127,52 @@ def build_lenet(
         "batch_norm": batch_norm,
         "include_rescaling": include_rescaling,
     }
+    named_weights = pretrained.named_weight_set(weights)
+    if named_weights:
+        _check_named_weights(preset, weights, include_top, given, pooling, classes)
+    model = _from_preset(preset, given, include_top, input_tensor, pooling, classes, name)
+    if weights is not None:
+        full_model = None
+        if named_weights and not include_top:
+            full_model = _from_preset(preset, {}, True, None, FROM_PRESET, classes, name)
+        pretrained.load_weights(model, weights, preset=preset, full_model=full_model)
+    return model
+
+
+def _check_named_weights(preset, weights, include_top, given, pooling, classes) -> None:
+    """`keras.applications`' rules for a shipped weight set."""
+    expected_classes = pretrained.WEIGHT_SET_CLASSES[weights]
+    if classes != expected_classes:
+        raise ValueError(
+            f"`classes` must be {expected_classes} with weights={weights!r} (the classes it was "
+            f"trained on). Received: classes={classes!r}"
+        )
+    preset_model = get_preset(preset)["model"]
+    for arg, value in given.items():
+        if arg == "input_shape" and not include_top:
+            continue
+        if value is not FROM_PRESET and value != preset_model.get(arg, _DEFAULTS.get(arg)):
+            raise ValueError(
+                f"`{arg}` must be left at preset {preset!r}'s value with weights={weights!r}"
+                + (" and include_top=True" if arg == "input_shape" else "")
+                + f" (the weights were trained for it). Received: {arg}={value!r}"
+            )
+    preset_pooling = preset_model.get("pooling")
+    if include_top and pooling is not FROM_PRESET and pooling != preset_pooling:
+        raise ValueError(
+            f"`pooling` must be left at preset {preset!r}'s value ({preset_pooling!r}) with "
+            f"weights={weights!r} and include_top=True. Received: pooling={pooling!r}"
+        )
+
+
+def _from_preset(preset, given, include_top, input_tensor, pooling, classes, name) -> keras.Model:
+    """The preset's model with the arguments in `given` that are not `FROM_PRESET`."""
+    config = get_preset(preset)["model"]
+    architecture = config.pop("architecture", None)
+    preset_pooling = config.pop("pooling", None)
+    pooling = preset_pooling if pooling is FROM_PRESET else pooling
+    given = {arg: given.get(arg, FROM_PRESET) for arg in _ARCHITECTURE_ARGS}
+    input_shape = given["input_shape"]
     if architecture is not None:
         return _build_architecture(
             preset,
@@ -131,10 +186,8 @@ def build_lenet(
             name=name,
         )
     config.update({key: value for key, value in given.items() if value is not FROM_PRESET})
-    config.setdefault("pool_size", 2)
-    config.setdefault("dropout", 0.0)
-    config.setdefault("batch_norm", False)
-    config.setdefault("include_rescaling", False)
+    for arg, default in _DEFAULTS.items():
+        config.setdefault(arg, default)
     if input_tensor is not None and input_shape is FROM_PRESET:
         config["input_shape"] = model_inputs.shape_of_tensor(input_tensor)
     return _build(

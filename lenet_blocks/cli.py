@@ -109,8 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None)
 
-    evaluate = commands.add_parser("evaluate", help="evaluate a .keras model on the test set")
-    evaluate.add_argument("model", help="a .keras file")
+    evaluate = commands.add_parser(
+        "evaluate", help="evaluate a .keras model, or a preset's shipped weights, on the test set"
+    )
+    evaluate.add_argument("model", nargs="?", help="a .keras file (or give --preset)")
+    add_preset_arguments(evaluate)
     evaluate.add_argument("--data-dir", help="directory with the Fashion-MNIST IDX .gz files")
     evaluate.add_argument("--batch-size", type=int, default=256)
     evaluate.add_argument("--output", help="also write the results to this JSON file")
@@ -163,10 +166,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=float, help="with --workers: seconds for the whole search (default none)"
     )
 
-    predict = commands.add_parser("predict", help="top-k classes of images (PNG/JPEG or .npy)")
-    predict.add_argument("model", help="a .keras file")
-    predict.add_argument("images", nargs="+", help="image files (PNG, JPEG) or NumPy .npy arrays")
+    predict = commands.add_parser(
+        "predict",
+        help="top-k classes of images (PNG/JPEG or .npy)",
+        description="`predict MODEL.keras IMAGE...`, or `predict --preset P IMAGE...` with the "
+        "preset's shipped weights.",
+    )
+    predict.add_argument(
+        "paths",
+        nargs="+",
+        metavar="MODEL_OR_IMAGE",
+        help="a .keras file then image files (PNG, JPEG) or NumPy .npy arrays; with --preset, "
+        "only images",
+    )
+    add_preset_arguments(predict)
     predict.add_argument("--top-k", type=int, default=3)
+
+    commands.add_parser(
+        "presets",
+        help="list the presets, their shipped weights and recorded test accuracy",
+        description="Every preset of build_lenet, with the weight sets shipped for it and the "
+        "test accuracy their training run measured (docs/pretrained.md).",
+    )
 
     export = commands.add_parser(
         "export",
@@ -237,13 +258,59 @@ def run_train(args: argparse.Namespace) -> None:
     )
 
 
+def add_preset_arguments(command: argparse.ArgumentParser) -> None:
+    """`--preset` and `--weights`: a preset's trained model instead of a `.keras` file."""
+    command.add_argument(
+        "--preset", choices=list_presets(), help="use this preset's shipped weights, no file"
+    )
+    command.add_argument(
+        "--weights",
+        help="with --preset: 'fashion_mnist' (default) or a .weights.h5 file",
+    )
+
+
+def command_model(path: str | None, args: argparse.Namespace):
+    """The model a command works on: the `.keras` file at `path`, or `--preset`'s weights."""
+    if args.preset is not None:
+        if path is not None:
+            raise ValueError(
+                "Give a .keras file or `--preset`, not both. "
+                f"Received: {path} and --preset {args.preset}"
+            )
+        from lenet_blocks.builder import build_lenet
+
+        return build_lenet(args.preset, weights=args.weights or "fashion_mnist")
+    if args.weights is not None:
+        raise ValueError(f"`--weights` applies with `--preset`. Received: --weights {args.weights}")
+    if path is None:
+        raise ValueError("A .keras model file or `--preset` is needed. Received: neither")
+    from lenet_blocks.saving import load_model
+
+    return load_model(path, compile=False)
+
+
+def run_presets(args: argparse.Namespace) -> None:
+    from lenet_blocks.presets import get_preset
+    from lenet_blocks.pretrained import pretrained_presets
+
+    shipped = pretrained_presets()
+    for name in list_presets():
+        weights = shipped.get(name, {})
+        trained = ", ".join(
+            f"{key} (test accuracy {entry['test_accuracy']:.4f}, {entry['parameters']:,} "
+            "parameters)"
+            for key, entry in weights.items()
+        )
+        print(f"{name}: {get_preset(name)['description']}")
+        print(f"  weights: {trained or 'none shipped'}")
+
+
 def run_evaluate(args: argparse.Namespace) -> None:
     from lenet_blocks import artifacts
     from lenet_blocks.datasets import load_fashion_mnist
-    from lenet_blocks.saving import load_model
     from lenet_blocks.training import evaluate_model
 
-    model = load_model(args.model, compile=False)
+    model = command_model(args.model, args)
     _, (x_test, y_test) = load_fashion_mnist(args.data_dir)
     results = evaluate_model(model, x_test, y_test, batch_size=args.batch_size)
     print(f"test loss {results['loss']:.4f}  test accuracy {results['accuracy']:.4f}")
@@ -255,10 +322,14 @@ def run_evaluate(args: argparse.Namespace) -> None:
 
 def run_predict(args: argparse.Namespace) -> None:
     from lenet_blocks.prediction import format_predictions, predict_files
-    from lenet_blocks.saving import load_model
 
-    model = load_model(args.model, compile=False)
-    print(format_predictions(predict_files(model, args.images, top_k=args.top_k)))
+    path, images = (None, args.paths) if args.preset else (args.paths[0], args.paths[1:])
+    if not images:
+        raise ValueError(
+            f"`predict` needs image files after the model. Received: {' '.join(args.paths)}"
+        )
+    model = command_model(path, args)
+    print(format_predictions(predict_files(model, images, top_k=args.top_k)))
 
 
 def run_tune(args: argparse.Namespace) -> None:
@@ -368,6 +439,7 @@ COMMANDS = {
     "train": run_train,
     "evaluate": run_evaluate,
     "predict": run_predict,
+    "presets": run_presets,
     "tune": run_tune,
     "export": run_export,
 }

@@ -103,7 +103,7 @@ PRESETS: dict[str, dict] = {
     "tuned_gap": {
         "description": (
             "Best of the documented cosine-schedule HyperLeNet search under 100,000 parameters "
-            "(docs/tuning.md, test accuracy 0.9280): three 3x3 'same' blocks 24/64/128 with "
+            "(docs/tuning.md): three 3x3 'same' blocks 24/64/128 with "
             "batch norm and average pooling, ReLU, global average pooling, dense 60/42, dropout "
             "0.1, softmax, inputs scaled in the model (99,364 parameters)."
         ),
