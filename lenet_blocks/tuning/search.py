@@ -19,8 +19,8 @@ import numpy as np
 from keras_tuner.src import config as keras_tuner_config
 
 from lenet_blocks import artifacts, plots
+from lenet_blocks.arrays import split_validation, with_channel_axis
 from lenet_blocks.datasets import load_fashion_mnist
-from lenet_blocks.pipeline import split_validation, with_channel_axis
 from lenet_blocks.training import evaluate_model
 from lenet_blocks.tuning.hypermodel import HyperLeNet
 from lenet_blocks.tuning.leaderboard import (
