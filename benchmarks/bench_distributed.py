@@ -1,13 +1,10 @@
 """Wall time of distributed training and tuning against one process, on this machine.
 
-Runs the `lenet-blocks` commands themselves, one after another, and times them:
-
-- training (the notebook preset, `--epochs`): one device; `--distribution mirrored` over
-  `--cpu-devices 2` (or the GPUs); `--distribution multi-worker` with 2 workers on 127.0.0.1;
-- tuning (`--max-trials` trials of `--tune-epochs` epochs, the notebook's architecture with the
-  SGD learning rate searched): `--workers 1` against `--workers 2`.
-
-Each figure is the median of `--repeats` runs. Writes `distributed.json` into `--output`.
+Times the `lenet-blocks` commands themselves, one after another: training (the notebook
+preset) on one device, `--distribution mirrored` over 2 CPU devices (or the GPUs) and
+`--distribution multi-worker` with 2 workers on 127.0.0.1; tuning (the notebook's architecture,
+the SGD learning rate searched) with `--workers 1` and 2. Each figure is the median of
+`--repeats` runs; `distributed.json` goes into `--output`.
 
     python benchmarks/bench_distributed.py --output benchmarks/results/distributed
 """
@@ -24,30 +21,18 @@ import tempfile
 import time
 from pathlib import Path
 
+from lenet_blocks.artifacts import write_json
 from lenet_blocks.distributed_search import free_ports
 
-REFERENCE_FIXED = {
-    "blocks": 2,
-    "filters_1": 6,
-    "filters_2": 16,
-    "kernel_size": 5,
-    "padding": "valid",
-    "block_pooling": "max",
-    "batch_norm": False,
-    "activation": "sigmoid",
-    "classifier_activation": "sigmoid",
-    "units_1": 120,
-    "units_2": 84,
-    "dropout": 0.0,
-    "include_rescaling": False,
-    "augmentation": "none",
-    "optimizer": "sgd",
-    "lr_schedule": "constant",
-    "momentum": 0.0,
-    "nesterov": False,
-    "weight_decay": 0.0,
-    "batch_size": 32,
-}
+REFERENCE_FIXED = json.loads(
+    '{"blocks": 2, "filters_1": 6, "filters_2": 16, "kernel_size": 5, "padding": "valid", '
+    '"block_pooling": "max", "batch_norm": false, "activation": "sigmoid", '
+    '"classifier_activation": "sigmoid", "units_1": 120, "units_2": 84, "dropout": 0.0, '
+    '"include_rescaling": false, "augmentation": "none", "optimizer": "sgd", '
+    '"lr_schedule": "constant", "momentum": 0.0, "nesterov": false, "weight_decay": 0.0, '
+    '"batch_size": 32}'
+)
+"""The notebook's architecture as `--fixed` values: the search varies the SGD learning rate."""
 
 
 def cli(*args: str) -> list[str]:
@@ -59,86 +44,48 @@ def timed(commands: list[tuple[list[str], dict]]) -> float:
     start = time.perf_counter()
     processes = [
         subprocess.Popen(
-            command,
-            env={**os.environ, **env},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
+            command, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
         for command, env in commands
     ]
     for process in processes:
         _, stderr = process.communicate()
         if process.returncode != 0:
-            raise RuntimeError(f"{process.args} failed:\n{stderr[-3000:]}")
+            raise RuntimeError(f"{process.args} failed:\n{stderr.decode()[-3000:]}")
     return time.perf_counter() - start
 
 
 def training_runs(scratch: Path, epochs: int, data_dir: list[str]) -> dict:
     common = ["--epochs", str(epochs), "--verbose", "0", "--overwrite", *data_dir]
-    ports = free_ports(2)
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
+
+    def train(name: str, *options: str) -> list[str]:
+        return cli("train", "--output", str(scratch / name), *options, *common)
+
+    workers = [
+        {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})}
+        for i in range(2)
+    ]
+    mirrored = train("mirrored", "--distribution", "mirrored", "--cpu-devices", "2")
     return {
-        "one device": [(cli("train", "--output", str(scratch / "single"), *common), {})],
-        "mirrored, 2 CPU devices": [
-            (
-                cli(
-                    "train",
-                    "--output",
-                    str(scratch / "mirrored"),
-                    "--distribution",
-                    "mirrored",
-                    "--cpu-devices",
-                    "2",
-                    *common,
-                ),
-                {},
-            )
-        ],
+        "one device": [(train("single"), {})],
+        "mirrored, 2 CPU devices": [(mirrored, {})],
         "multi-worker, 2 workers": [
-            (
-                cli(
-                    "train",
-                    "--output",
-                    str(scratch / "workers"),
-                    "--distribution",
-                    "multi-worker",
-                    *common,
-                ),
-                {
-                    "TF_CONFIG": json.dumps(
-                        {"cluster": cluster, "task": {"type": "worker", "index": index}}
-                    )
-                },
-            )
-            for index in range(2)
+            (train("workers", "--distribution", "multi-worker"), env) for env in workers
         ],
     }
 
 
 def tuning_runs(scratch: Path, trials: int, epochs: int, data_dir: list[str]) -> dict:
-    fixed = [
-        option for k, v in REFERENCE_FIXED.items() for option in ("--fixed", f"{k}={json.dumps(v)}")
-    ]
+    fixed = [f"{key}={json.dumps(value)}" for key, value in REFERENCE_FIXED.items()]
+    options = ["--max-trials", str(trials), "--epochs", str(epochs), "--overwrite", "--verbose"]
+    options += ["0", *(option for value in fixed for option in ("--fixed", value)), *data_dir]
     runs = {}
     for workers in (1, 2):
-        command = cli(
-            "tune",
-            "--workers",
-            str(workers),
-            "--max-trials",
-            str(trials),
-            "--epochs",
-            str(epochs),
-            "--output",
-            str(scratch / f"tune-{workers}"),
-            "--overwrite",
-            "--verbose",
-            "0",
-            *fixed,
-            *data_dir,
-        )
-        runs[f"tune, {workers} worker(s)"] = [(command, {})]
+        output = ["--output", str(scratch / f"tune-{workers}")]
+        runs[f"tune, {workers} worker(s)"] = [
+            (cli("tune", "--workers", str(workers), *output, *options), {})
+        ]
     return runs
 
 
@@ -178,13 +125,8 @@ def main(argv: list[str] | None = None) -> None:
     }
     for name, value in report["speedup"].items():
         print(f"speed-up {name}: {value:.2f}x")
-    output = Path(args.output)
-    output.mkdir(parents=True, exist_ok=True)
-    path = output / "distributed.json"
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(temporary, path)
-    print(f"Wrote {path}")
+    Path(args.output).mkdir(parents=True, exist_ok=True)
+    print(f"Wrote {write_json(Path(args.output) / 'distributed.json', report)}")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,10 @@
 """Trains a preset (default: the notebook's LeNet) with its own training settings over several
 seeds on the real Fashion-MNIST and reports test accuracy (mean, spread) and wall time.
 
-Usage:
-    python benchmarks/reproduce_notebook.py --seeds 0 1 2 --output runs/reproduce
-    python benchmarks/reproduce_notebook.py --preset lenet5_1998
+    python benchmarks/reproduce_notebook.py [--preset lenet5_1998] [--seeds 0 1 2]
 
-Writes one run directory per seed under --output (the same as `lenet-blocks train --preset P
---seed S`) and a summary JSON (default benchmarks/results/PRESET_seeds.json).
+Writes one run directory per seed under --output (as `lenet-blocks train --preset P --seed S`)
+and a summary JSON (default benchmarks/results/PRESET_seeds.json).
 """
 
 from __future__ import annotations
@@ -39,15 +37,9 @@ def main() -> None:
             overwrite=True,
             verbose=2,
         )
-        runs.append(
-            {
-                "seed": seed,
-                "test_accuracy": metrics["test_accuracy"],
-                "test_loss": metrics["test_loss"],
-                "train_seconds": metrics["train_seconds"],
-                "wall_seconds": time.perf_counter() - started,
-            }
-        )
+        wall_seconds = time.perf_counter() - started
+        kept = {key: metrics[key] for key in ("test_accuracy", "test_loss", "train_seconds")}
+        runs.append({"seed": seed, **kept, "wall_seconds": wall_seconds})
         print(f"seed {seed}: test accuracy {metrics['test_accuracy']:.4f}")
     accuracies = [run["test_accuracy"] for run in runs]
     settings = {key: value for key, value in metrics["settings"].items() if key != "seed"}

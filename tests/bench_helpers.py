@@ -24,7 +24,7 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 
 
 def run_quick(command: list[str], output: Path, env: dict) -> dict:
-    """Runs `command --quick --output output` from the repository root (5 minutes at most).
+    """Runs `command --quick --output output` from the repository root (10 minutes at most).
 
     Returns:
         `output`, the parsed `throughput.json` as `result`, and the run's `stdout`.
@@ -35,7 +35,7 @@ def run_quick(command: list[str], output: Path, env: dict) -> dict:
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
         check=False,
     )
     assert process.returncode == 0, process.stderr[-3000:]

@@ -1,22 +1,35 @@
-"""`benchmarks/bench_gpu.py --quick`, run once end to end on the CPU, and its helpers' doctests.
+"""`benchmarks/bench_gpu.py --quick`, run once end to end on the CPU, its helpers' doctests, and
+the committed results.
 
-The module-scoped fixture runs the script in a subprocess (about a minute on 2 cores); every
-test below reads what that one run wrote.
+The module-scoped fixture runs the script in a subprocess (one to three minutes on 2 cores);
+every test that takes `quick_run` reads what that one run wrote.
 """
 
 from __future__ import annotations
 
+import ast
 import doctest
 import importlib
+import json
 import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
-from bench_helpers import BENCHMARKS, WITHOUT_TENSORFLOW, run_quick
+from bench_helpers import BENCHMARKS, REPOSITORY, WITHOUT_TENSORFLOW, run_quick
 
-STATUSES = {"PASS", "FAIL", "NOT MEASURED"}
+import lenet_blocks
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+LOOP_BOUND = "fit/keras-tensorflow/notebook/float32/loop32/tensor/b32"  # --quick: 1024 / 32
+
+
+@pytest.fixture
+def bench_lib(monkeypatch):
+    """Imports a module of `benchmarks/bench_lib` by name."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    return lambda name: importlib.import_module(f"bench_lib.{name}")
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +37,7 @@ def quick_run(tmp_path_factory):
     """Runs `bench_gpu.py --quick` on the CPU; returns its output folder and parsed JSON."""
     output = tmp_path_factory.mktemp("bench") / "out"
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}  # measure the CPU even on a GPU machine
+    env.pop("KERAS_BACKEND", None)
     return run_quick([sys.executable, str(BENCHMARKS / "bench_gpu.py")], output, env)
 
 
@@ -32,7 +46,7 @@ def test_without_tensorflow_the_script_says_so_and_names_the_jax_benchmark():
     process = subprocess.run(
         [sys.executable, "-c", WITHOUT_TENSORFLOW, script, "--quick"],
         cwd=BENCHMARKS.parent,
-        env={**os.environ, "PYTHONPATH": str(BENCHMARKS)},
+        env={**os.environ, "PYTHONPATH": str(BENCHMARKS), "KERAS_BACKEND": "tensorflow"},
         capture_output=True,
         text=True,
         timeout=120,
@@ -44,12 +58,54 @@ def test_without_tensorflow_the_script_says_so_and_names_the_jax_benchmark():
     assert "Traceback" not in process.stderr
 
 
+def _top_level_imports(path) -> set[str]:
+    """Modules a file imports when it is loaded (imports inside functions or `if` are lazy)."""
+    names = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
+    return names
+
+
+def _module_file(name: str):
+    """The file of a module of this repository (`bench_lib.x`, `lenet_blocks.x`, a script)."""
+    root, *rest = name.split(".")
+    folders = {"bench_lib": BENCHMARKS / "bench_lib", "lenet_blocks": REPOSITORY / "lenet_blocks"}
+    stem = folders[root].joinpath(*rest) if root in folders else BENCHMARKS / root
+    return next((p for p in (stem.with_suffix(".py"), stem / "__init__.py") if p.is_file()), None)
+
+
+def test_the_jax_run_imports_no_tensorflow_when_loaded():
+    public = lenet_blocks._PUBLIC_NAMES  # lazily loaded names -> their modules
+    todo, seen, imported = ["bench_keras_jax"], set(), set()
+    while todo:
+        name = todo.pop()
+        path = _module_file(public.get(name.removeprefix("lenet_blocks."), name))
+        if path is None or path in seen:
+            continue
+        seen.add(path)
+        found = _top_level_imports(path)
+        imported |= found
+        todo += [m for m in found if m.split(".")[0] in ("bench_lib", "lenet_blocks", "bench_gpu")]
+    for module in (
+        "bench_gpu",
+        "bench_lib.keras_steps",
+        "lenet_blocks.compile",
+        "lenet_blocks.builder",
+    ):
+        assert _module_file(module) in seen
+    assert not [module for module in imported if module.split(".")[0] == "tensorflow"]
+
+
 def test_json_has_the_run_description(quick_run):
     result = quick_run["result"]
     for key in ("schema_version", "created", "command", "device", "versions", "config"):
         assert key in result
-    for key in ("figures", "ratios", "targets", "peers", "skipped"):
+    for key in ("figures", "ratios", "peers", "skipped", "training_flops_per_sample"):
         assert key in result
+    assert result["complete"] is True and result["bound_samples_per_second"] is None  # a CPU
     device = result["device"]
     assert device["kind"] == "cpu"
     assert device["name"] and device["cpu_model"] and device["logical_cpus"] >= 1
@@ -71,25 +127,26 @@ def test_every_figure_has_a_median_and_spread(quick_run):
     figures = quick_run["result"]["figures"]
     assert figures
     for key, figure in figures.items():
-        assert figure["unit"] == "samples/s", key
-        assert figure["repeats"] == len(figure["values"]) >= 1, key
+        assert figure["repeats"] >= 1, key
         assert 0 < figure["min"] <= figure["q1"] <= figure["median"], key
         assert figure["median"] <= figure["q3"] <= figure["max"], key
 
 
-def test_sweep_covers_models_feeds_xla_and_modes(quick_run):
-    figures = quick_run["result"]["figures"].values()
+def test_sweep_covers_models_feeds_xla_and_modes(quick_run, bench_lib):
+    fields = bench_lib("sweep").fields
     covered = {
         (f["mode"], f["model"], f["compiler"], f["feed"], f["batch_size"])
-        for f in figures
+        for f in map(fields, quick_run["result"]["figures"])
         if f["framework"] == "keras-tensorflow" and f["mode"] != "fit"
     }
     for mode in ("train", "infer"):
         for model in ("notebook", "sequential"):
             for compiler in ("xla", "none"):
-                for feed in ("tensor", "tf.data"):
-                    for batch in (32, 256):
-                        assert (mode, model, compiler, feed, batch) in covered
+                for batch in (32, 256):
+                    assert (mode, model, compiler, "tensor", batch) in covered
+                    assert (mode, model, compiler, "tf.data", batch) in covered
+                    if mode == "train":
+                        assert ("train", model, f"{compiler}-loop8", "tensor", batch) in covered
 
 
 def test_every_ratio_is_computed_from_figures_of_the_same_run(quick_run):
@@ -112,68 +169,75 @@ def test_reference_is_compared_with_the_plain_sequential_at_every_batch_size(qui
     assert "best_pipeline_vs_notebook_fit" in ratios
 
 
-def test_fit_group_has_the_tensorflow_floor_and_target_2a_quotes_it(quick_run):
+def test_fit_group_has_the_loop_bound_and_the_summary_quotes_it(quick_run):
     result = quick_run["result"]
-    floor = result["figures"]["fit/tensorflow_floor_steps/b32"]
-    assert (floor["framework"], floor["model"], floor["feed"]) == (
-        "tensorflow",
-        "notebook",
-        "tensor",
-    )
+    assert LOOP_BOUND in result["figures"]
     ratios = result["ratios"]
-    assert (
-        ratios["tensorflow_floor_vs_notebook_fit"]["numerator"] == "fit/tensorflow_floor_steps/b32"
-    )
-    assert ratios["best_pipeline_vs_tensorflow_floor"]["denominator"] == (
-        "fit/tensorflow_floor_steps/b32"
-    )
-    # the floor is not one of the package's pipelines
-    assert ratios["best_pipeline_vs_notebook_fit"]["numerator"] != "fit/tensorflow_floor_steps/b32"
-    target = next(t for t in result["targets"] if t["id"] == "2a")
-    floor_ratio = ratios["tensorflow_floor_vs_notebook_fit"]["value"]
-    assert f"reach {floor_ratio:.2f}x" in target["detail"]
+    assert ratios["loop_vs_notebook_fit"]["numerator"] == LOOP_BOUND
+    assert ratios["best_pipeline_vs_loop"]["denominator"] == LOOP_BOUND
+    # the bound is not one of the package's pipelines
+    assert ratios["best_pipeline_vs_notebook_fit"]["numerator"] != LOOP_BOUND
+    value = ratios["loop_vs_notebook_fit"]["value"]
+    assert f"{value:.2f}x ({LOOP_BOUND})" in quick_run["stdout"]
 
 
-def test_tensorflow_floor_steps_train_the_notebook_network(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    import keras
-    import numpy as np
-
-    tf_floor = importlib.import_module("bench_lib.tf_floor")
-    networks = importlib.import_module("bench_lib.networks")
-    generator = np.random.default_rng(0)
-    images = generator.integers(0, 256, size=(32, 28, 28, 1), dtype=np.uint8)
-    labels = generator.integers(0, 10, size=(32,))
-    keras.utils.set_random_seed(0)
-    first_loss = float(tf_floor.training_steps(images, labels, 1, "/CPU:0")())
-    keras.utils.set_random_seed(0)
-    model = networks.plain_sequential()  # same initial weights: the loss Keras computes
-    model.compile(loss="sparse_categorical_crossentropy")
-    assert first_loss == pytest.approx(model.evaluate(images, labels, verbose=0), rel=1e-5)
-    one_class = np.full((32,), 3)
-    assert float(tf_floor.training_steps(images, one_class, 100, "/CPU:0")()) < 0.05
+def test_the_loop_runs_the_models_own_train_step(bench_lib):
+    keras_steps = bench_lib("keras_steps")
+    images, labels = keras_steps.synthetic_data(16)
+    data = (images.astype("float32"), labels)
+    weights = []
+    for loop in (False, True):
+        keras_steps.keras.utils.set_random_seed(0)
+        model = keras_steps.compiled_model("notebook")
+        steps = keras_steps.Steps(model, loop_steps=3)
+        for _ in range(1 if loop else 3):
+            steps.train_loop(data) if loop else steps.train(data)
+        weights.append(model.get_weights())
+    for one_by_one, looped in zip(*weights, strict=True):
+        np.testing.assert_allclose(looped, one_by_one, rtol=1e-5, atol=1e-6)
 
 
-def test_targets_have_a_status_and_no_gpu_is_reported_on_cpu(quick_run):
-    targets = {t["id"]: t for t in quick_run["result"]["targets"]}
-    assert set(targets) == {"1", "2a", "2b", "4"}
-    assert all(t["status"] in STATUSES and t["detail"] for t in targets.values())
-    assert targets["4"]["status"] == "NOT MEASURED"
-    assert targets["4"]["detail"] == "no GPU measured"
-    assert "[NOT MEASURED] 4:" in quick_run["stdout"]
+def test_training_flops_are_counted_from_the_layers(bench_lib):
+    environment, keras_steps = bench_lib("environment"), bench_lib("keras_steps")
+    conv = 2 * (5 * 5 * 1 * 6 * 24 * 24 + 5 * 5 * 6 * 16 * 8 * 8)
+    dense = 2 * (256 * 120 + 120 * 84 + 84 * 10)
+    first = 2 * 5 * 5 * 1 * 6 * 24 * 24  # no gradient of the images
+    expected = 3 * (conv + dense) - first
+    for name in ("notebook", "sequential"):
+        assert environment.training_flops_per_sample(keras_steps.compiled_model(name)) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "bound_named"), [("NVIDIA A100-SXM4-80GB", True), ("Some Future GPU", False)]
+)
+def test_gpu_line_names_the_gpu_that_ran_and_its_bound(name, bound_named, bench_lib):
+    environment, results = bench_lib("environment"), bench_lib("results")
+    device = {"kind": "gpu", "name": name, "peak_fp32_flops": environment.PEAK_FP32_FLOPS.get(name)}
+    key = "train/keras-tensorflow/notebook/float32/xla/tensor/b8192"
+    result = {
+        "device": device,
+        "figures": {key: {"median": 2e6, "min": 1.9e6, "max": 2.1e6}},
+        "bound_samples_per_second": environment.throughput_bound(device, 1517040),
+    }
+    (line,) = results.summary(result)
+    assert line.startswith(f"{name}: best build_lenet('notebook') training 2,000,000 samples/s")
+    assert "H200" not in line
+    assert ("unknown" in line) is not bound_named
+
+
+def test_gpu_line_says_none_was_measured_on_cpu(quick_run):
+    assert "GPU: none measured (device: cpu" in quick_run["stdout"]
 
 
 def test_peers_are_not_requested_in_quick_mode(quick_run):
-    peers = quick_run["result"]["peers"]
-    assert set(peers) == {"pytorch", "keras-jax"}
-    assert all(info["status"] == "not requested" for info in peers.values())
+    assert quick_run["result"]["peers"] == {"pytorch": {"status": "not requested"}}
 
 
 def test_markdown_report_has_the_tables(quick_run):
     text = (quick_run["output"] / "throughput.md").read_text()
     assert "Device measured: **" in text
-    assert "| # | target | status | measured |" in text
-    assert "## Training (full optimizer steps), float32: samples/s" in text
+    assert "## Summary" in text
+    assert "## train, float32: samples/s, median (min-max)" in text
     assert "| batch 32 | batch 256 |" in text
 
 
@@ -187,23 +251,19 @@ def test_no_temporary_files_are_left(quick_run):
     assert not list(quick_run["output"].glob(".tmp-*"))
 
 
-@pytest.mark.parametrize(
-    "module",
-    [
-        "accuracy_clock",
-        "accuracy_run",
-        "data",
-        "environment",
-        "networks",
-        "peers",
-        "stats",
-        "sweep",
-        "targets",
-        "tf_floor",
-        "timing",
-    ],
-)
-def test_helper_doctests(module, monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    outcome = doctest.testmod(importlib.import_module(f"bench_lib.{module}"))
-    assert outcome.failed == 0
+@pytest.mark.parametrize("kind", ["throughput", "time_to_accuracy"])
+def test_committed_cpu_results_are_compact_and_their_ratios_recheck(kind, bench_lib):
+    path = BENCHMARKS / "results" / "cpu" / f"{kind}.json"
+    text = path.read_text()
+    assert len(text.splitlines()) < 600
+    result = json.loads(text)
+    assert bench_lib("results").dumps(result, inline_depth=2) + "\n" == text
+    for key, ratio in result.get("ratios", {}).items():
+        numerator = result["figures"][ratio["numerator"]]["median"]
+        assert ratio["value"] == numerator / result["figures"][ratio["denominator"]]["median"], key
+
+
+@pytest.mark.parametrize("module", ["environment", "keras_steps", "results", "sweep", "timing"])
+def test_helper_doctests(module, bench_lib):
+    outcome = doctest.testmod(bench_lib(module))
+    assert outcome.attempted > 0 and outcome.failed == 0

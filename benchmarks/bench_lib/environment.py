@@ -1,71 +1,65 @@
-"""What was measured on: the device, the CPU, the driver, the libraries and the machine's load.
-
-TensorFlow is imported only by the functions that ask it (`describe_device`,
-`library_versions`), so that the Keras-on-JAX benchmark runs where TensorFlow is not installed.
-"""
+"""What was measured on (device, CPU, libraries) and the bound that the device's peak FLOP/s
+and the network's FLOPs put on throughput. Only the backend in use is imported."""
 
 from __future__ import annotations
 
+import importlib.metadata
+import math
 import os
 import platform
 import re
-import shutil
 import subprocess
 import sys
 
 import keras
-import numpy as np
 
-import lenet_blocks
-from bench_lib.peers import PEERS, installed_version
-
-CPU_FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_tile")
-
-
-def cpu_model() -> str:
-    """The CPU's `model name` from /proc/cpuinfo (else `platform.processor()`)."""
-    try:
-        with open("/proc/cpuinfo") as file:
-            for line in file:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+BACKEND = keras.backend.backend()
+PEAK_FP32_FLOPS = {
+    "NVIDIA H200": 67e12,
+    "NVIDIA H100 80GB HBM3": 67e12,
+    "NVIDIA H100 PCIe": 51e12,
+    "NVIDIA A100-SXM4-80GB": 19.5e12,
+    "NVIDIA A100-SXM4-40GB": 19.5e12,
+    "NVIDIA A100 80GB PCIe": 19.5e12,
+    "NVIDIA L4": 30.3e12,
+    "Tesla T4": 8.1e12,
+}
+"""Dense FP32 peak FLOP/s (no Tensor Cores) from NVIDIA's data sheets, by the device name the
+driver reports; any other device's peak is unknown."""
+LIBRARIES = ("tensorflow", "jax", "jaxlib", "torch", "numpy")
+KEYS = ("model name", "flags")  # of /proc/cpuinfo
 
 
-def cpu_flags() -> list[str]:
-    """Which of `CPU_FLAGS_OF_INTEREST` (vector and bfloat16 units) the CPU has."""
+def _cpu_info() -> tuple[str, list[str]]:
     try:
         with open("/proc/cpuinfo") as file:
             text = file.read()
     except OSError:
-        return []
-    match = re.search(r"^flags\s*:(.*)$", text, flags=re.MULTILINE)
-    flags = set(match.group(1).split()) if match else set()
-    return [flag for flag in CPU_FLAGS_OF_INTEREST if flag in flags]
+        return platform.processor() or platform.machine(), []
+    model, flags = (re.search(rf"^{key}\s*:(.*)$", text, re.MULTILINE) for key in KEYS)
+    found = flags.group(1).split() if flags else []
+    wanted = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_tile")
+    return model.group(1).strip() if model else platform.machine(), [
+        f for f in wanted if f in found
+    ]
 
 
 def nvidia_smi() -> str | None:
-    """`nvidia-smi`'s name, driver and memory of each GPU, or `None` without nvidia-smi."""
-    if shutil.which("nvidia-smi") is None:
-        return None
-    query = "--query-gpu=name,driver_version,memory.total,compute_cap"
+    """`nvidia-smi`'s name, driver, memory and compute capability of each GPU, or `None`."""
+    query = ["nvidia-smi", "--query-gpu=name,driver_version,memory.total,compute_cap"]
     try:
         process = subprocess.run(
-            ["nvidia-smi", query, "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
+            [*query, "--format=csv,noheader"], capture_output=True, text=True, timeout=30
         )
+    except FileNotFoundError:
+        return None
     except (OSError, subprocess.TimeoutExpired) as error:
         return f"nvidia-smi failed: {error}"
     return process.stdout.strip() or process.stderr.strip()
 
 
 def device_slug(name: str) -> str:
-    """A GPU's name as a folder name.
+    """A device's name as a folder name.
 
     Example:
     >>> device_slug("NVIDIA H200")
@@ -74,107 +68,116 @@ def device_slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "gpu"
 
 
-def describe_cpu() -> dict:
-    """The CPU's model, flags of interest, logical and usable CPUs, and the load average now."""
-    return {
-        "cpu_model": cpu_model(),
-        "cpu_flags": cpu_flags(),
-        "logical_cpus": os.cpu_count(),
-        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-    }
+def _accelerator() -> tuple[str, str, tuple | None] | None:
+    """`(placement, name, compute capability)` of the backend's first GPU, or `None`."""
+    if BACKEND == "jax":
+        import jax
 
-
-def describe_device() -> dict:
-    """The device TensorFlow computes on: its first GPU when it sees one, else the CPU.
-
-    Call it before TensorFlow runs anything: it turns on memory growth on the GPUs, so that
-    TensorFlow does not take the memory the peers' subprocesses need.
-
-    `kind` is `"gpu"` or `"cpu"`; `slug` names the default results folder (`cpu`, or the GPU's
-    name such as `nvidia-h200`); `compute_capability` is set for NVIDIA GPUs.
-    """
+        device = jax.devices()[0]
+        if device.platform == "cpu":
+            return None
+        capability = re.fullmatch(r"(\d+)\.(\d+)", str(getattr(device, "compute_capability", "")))
+        return str(device), device.device_kind, capability and tuple(map(int, capability.groups()))
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
-    for gpu in gpus:  # leave GPU memory to the peers' subprocesses
+    for gpu in gpus:  # leave GPU memory to the peers
         tf.config.experimental.set_memory_growth(gpu, True)
-    cpu = describe_cpu()
     if not gpus:
-        return {
-            "kind": "cpu",
-            "name": cpu["cpu_model"],
-            "slug": "cpu",
-            "tensorflow_device": "/CPU:0",
-            "compute_capability": None,
-            "gpu_count": 0,
-            "nvidia_smi": nvidia_smi(),
-            **cpu,
-        }
+        return None
     details = tf.config.experimental.get_device_details(gpus[0])
-    name = details.get("device_name", gpus[0].name)
     capability = details.get("compute_capability")
+    return "/GPU:0", details.get("device_name", gpus[0].name), capability and tuple(capability)
+
+
+def describe_device() -> dict:
+    """The device Keras computes on (its backend's first GPU, else the CPU), the CPU and the
+    load now; call it first (it sets TensorFlow's GPU memory growth). `slug`: `cpu` or the
+    GPU's name (with `-keras-<backend>` off TensorFlow), the default results folder."""
+    cpu_model, cpu_flags = _cpu_info()
+    accelerator = _accelerator()
+    placement, name, capability = accelerator or ("cpu", cpu_model, None)
+    slug = device_slug(name) if accelerator else "cpu"
     return {
-        "kind": "gpu",
+        "kind": "gpu" if accelerator else "cpu",
         "name": name,
-        "slug": device_slug(name),
-        "tensorflow_device": "/GPU:0",
+        "slug": slug if BACKEND == "tensorflow" else f"{slug}-keras-{BACKEND}",
+        "placement": placement,
         "compute_capability": list(capability) if capability else None,
-        "gpu_count": len(gpus),
+        "peak_fp32_flops": PEAK_FP32_FLOPS.get(name) if accelerator else None,
         "nvidia_smi": nvidia_smi(),
-        **cpu,
+        "cpu_model": cpu_model,
+        "cpu_flags": cpu_flags,
+        "logical_cpus": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)),
+        "load_average_at_start": list(os.getloadavg()),
     }
 
 
 def precision_support(device: dict) -> dict[str, str | None]:
     """For each Keras dtype policy: `None` if the device runs it natively, else why it is
-    skipped. On CPU float16 has no native kernels in TensorFlow or XLA (it is emulated), so
-    `mixed_float16` is skipped; `mixed_bfloat16` runs on any CPU (natively with AVX512-BF16 or
-    AMX). NVIDIA GPUs need compute capability 7.0 for float16 and 8.0 for bfloat16 Tensor Cores;
-    a GPU without a known compute capability (`[major, minor]`) runs float32 only.
+    skipped. CPUs have no native float16 kernels (emulated); NVIDIA GPUs need compute
+    capability 7.0 for float16 and 8.0 for bfloat16 Tensor Cores.
 
     Example:
     >>> precision_support({"kind": "gpu", "compute_capability": [9, 0]})["mixed_bfloat16"] is None
     True
     """
     if device["kind"] == "cpu":
-        return {
-            "float32": None,
-            "mixed_bfloat16": None,
-            "mixed_float16": "no native float16 kernels on CPU (emulated); "
-            "mixed_bfloat16 is the CPU's mixed precision",
-        }
-    if not device.get("compute_capability"):
-        reason = "the GPU's compute capability is unknown (not an NVIDIA GPU?)"
-        return {"float32": None, "mixed_float16": reason, "mixed_bfloat16": reason}
-    capability = tuple(device["compute_capability"])
-    return {
-        "float32": None,
-        "mixed_float16": None
-        if capability >= (7, 0)
-        else f"float16 Tensor Cores need compute capability 7.0, this GPU has {capability}",
-        "mixed_bfloat16": None
-        if capability >= (8, 0)
-        else f"bfloat16 Tensor Cores need compute capability 8.0, this GPU has {capability}",
-    }
+        reason = "no native float16 kernels on CPU (emulated); mixed_bfloat16 is the CPU's"
+        return {"float32": None, "mixed_float16": reason, "mixed_bfloat16": None}
+    capability = tuple(device.get("compute_capability") or ())
+    support = {"float32": None}
+    for policy, needed in (("mixed_float16", (7, 0)), ("mixed_bfloat16", (8, 0))):
+        support[policy] = None
+        if not capability:
+            support[policy] = "the GPU's compute capability is unknown (not an NVIDIA GPU?)"
+        elif capability < needed:
+            support[policy] = f"needs compute capability {needed}, this GPU has {capability}"
+    return support
 
 
 def library_versions() -> dict:
-    """Versions of Python, the libraries measured, the peers (or `None`) and the platform."""
-    import tensorflow as tf
+    """Python, Keras and its backend, and each of `LIBRARIES` that this run has imported."""
+    versions = {"python": platform.python_version(), "keras": keras.__version__}
+    versions["keras_backend"] = BACKEND
+    for name in ("lenet_blocks", *LIBRARIES):
+        if name in sys.modules:
+            versions[name] = importlib.metadata.version(name)
+    return {**versions, "platform": platform.platform()}
 
-    return {
-        "python": sys.version.split()[0],
-        "lenet_blocks": lenet_blocks.__version__,
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "keras_backend": keras.backend.backend(),
-        "numpy": np.__version__,
-        **{peer: installed_version(peer) for peer in PEERS},
-        "tensorflow_build": {
-            key: value
-            for key, value in tf.sysconfig.get_build_info().items()
-            if key in ("cuda_version", "cudnn_version", "is_cuda_build")
-        },
-        "platform": platform.platform(),
-    }
+
+def training_flops_per_sample(model: keras.Model) -> int:
+    """FLOPs of one training sample: 2 per multiply-add of every convolution and dense layer
+    in the forward pass, twice that again backwards (gradients of the weights and of the
+    inputs), less the input gradient of the first such layer (the images need none). Composite
+    layers are opened through their `stages`, as `lenet_blocks.shape_walk` does.
+
+    Example:
+    >>> from lenet_blocks import build_lenet
+    >>> training_flops_per_sample(build_lenet("notebook"))
+    1517040
+    """
+    shape, flops = model.input_shape, []
+    for layer in model.layers:
+        for stage in getattr(layer, "stages", [layer]):
+            if isinstance(stage, keras.layers.InputLayer):
+                continue
+            output = stage.compute_output_shape(shape)
+            kernel = getattr(stage, "kernel", None)
+            if kernel is not None and len(kernel.shape) >= 2:
+                positions = output[1:-1] if len(kernel.shape) > 2 else shape[1:-1]
+                flops.append(2 * math.prod(kernel.shape) * math.prod(positions))
+            shape = output
+    return 3 * sum(flops) - (flops[0] if flops else 0)
+
+
+def throughput_bound(device: dict, flops_per_sample: int) -> float | None:
+    """Training samples/s at the device's FP32 peak, `None` where the peak is unknown.
+
+    Example:
+    >>> throughput_bound({"peak_fp32_flops": 67e12}, 1517040) > 4e7
+    True
+    """
+    peak = device.get("peak_fp32_flops")
+    return peak / flops_per_sample if peak else None

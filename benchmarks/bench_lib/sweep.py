@@ -1,214 +1,159 @@
-"""The throughput run: the Keras sweep with the peers beside it, and `fit` at batch 32.
-
-Every figure lands in one dict keyed by a readable id
-(`mode/framework/model/precision/compiler/feed/b<batch>`) and carries those fields too, so
-the report and the ratios can select figures without parsing ids. All candidates of one
-precision, batch size and mode (every model, XLA on and off, both feeds, and the peers) are
-timed interleaved.
-"""
+"""The throughput run: Keras steps with the peer beside them, and `fit` at batch 32. All
+candidates of one precision, batch size and mode are timed interleaved (one group)."""
 
 from __future__ import annotations
 
 import keras
-from tqdm import tqdm
 
-from bench_lib import keras_tf, tf_floor
-from bench_lib.data import synthetic_data
-from bench_lib.networks import NOTEBOOK_TRAINING
-from bench_lib.peers import PeerServer, RemoteCandidate
-from bench_lib.stats import figure_fields
-from bench_lib.timing import measure_interleaved
-
-MODES = ("train", "infer")
-PEER_VARIANTS = (
-    ("pytorch", "eager", "eager"),
-    ("pytorch", "compile", "torch.compile"),
-    ("keras-jax", "jit", "xla"),
+from bench_lib import keras_steps
+from bench_lib.keras_steps import (
+    BACKEND,
+    FRAMEWORK,
+    HAS_TF_DATA,
+    Steps,
+    sync,
+    synthetic_data,
+    to_device,
 )
-"""Each peer's variants, and the name of their compiler in figures."""
+from bench_lib.timing import Candidate, measure_interleaved
+
+FIELDS = ("mode", "framework", "model", "precision", "compiler", "feed", "batch_size")
+NO_TF_DATA = "tf.data (lenet_blocks.pipeline) needs TensorFlow, which is not installed"
 
 
-def _fit_fields(name, description, framework, model, compiler, feed, batch, **extra) -> dict:
-    """The fields of one figure of the `fit` group (its id is `fit/<name>/b<batch>`)."""
-    _, fields = figure_fields("fit", framework, model, "float32", compiler, feed, batch)
-    return {**fields, "variant": name, "description": description, **extra}
+def figure_id(mode, framework, model, precision, compiler, feed, batch_size) -> str:
+    """The key of one figure.
 
-
-def _build_step_functions(config: dict, precision: str, skipped: list) -> dict:
-    """`StepFunctions` of every model with XLA on and off, keyed `(model, compiler)`."""
-    functions = {}
-    for xla in config["xla"]:
-        compiler = "xla" if xla else "none"
-        for model_name in config["models"]:
-            keras.utils.set_random_seed(config["seed"])
-            try:
-                model = keras_tf.build_compiled(model_name, policy=precision, jit_compile=xla)
-                functions[(model_name, compiler)] = keras_tf.StepFunctions(model)
-            except Exception as error:  # e.g. a preset that does not build in this policy
-                reason = f"{type(error).__name__}: {str(error)[:300]}"
-                skipped.append({"what": f"{model_name} {precision} {compiler}", "reason": reason})
-    return functions
-
-
-def keras_sweep(
-    config: dict,
-    device: dict,
-    precision_skips: dict,
-    servers: dict[str, PeerServer],
-    progress: tqdm,
-) -> tuple[dict, list]:
-    """Every model x XLA x feed x precision x batch size x mode on Keras/TensorFlow.
-
-    One group is timed interleaved per precision, batch size and mode: every model with XLA
-    on and off, fed both ways, and (in float32) the peers' variants, so that every ratio
-    between them compares figures taken in the same minutes.
-
-    Returns:
-        `(figures, skipped)`; `skipped` lists `{"what", "reason"}` for each setting or
-        candidate that could not run.
+    Example:
+    >>> figure_id("train", "keras-tensorflow", "notebook", "float32", "xla", "tensor", 32)
+    'train/keras-tensorflow/notebook/float32/xla/tensor/b32'
     """
-    figures, skipped = {}, []
-    images, labels = synthetic_data(max(8192, *config["batch_sizes"]), config["seed"])
-    for precision in config["precisions"]:
-        if precision_skips.get(precision):
-            skipped.append({"what": f"precision {precision}", "reason": precision_skips[precision]})
-            progress.update(len(config["batch_sizes"]))
-            continue
-        functions = _build_step_functions(config, precision, skipped)
-        for batch in config["batch_sizes"]:
-            for mode in MODES:
-                progress.set_postfix_str(f"{precision} batch {batch} {mode}")
-                candidates, fields = [], {}
-                for feed in config["feeds"]:
-                    for (model_name, compiler), step_functions in functions.items():
-                        key, fields[key] = figure_fields(
-                            mode, keras_tf.FRAMEWORK, model_name, precision, compiler, feed, batch
-                        )
-                        candidates.append(
-                            keras_tf.step_candidate(
-                                key,
-                                step_functions,
-                                mode=mode,
-                                feed=feed,
-                                batch_size=batch,
-                                images=images,
-                                labels=labels,
-                                device=device["tensorflow_device"],
-                            )
-                        )
-                if precision == "float32":
-                    candidates += _peer_candidates(servers, mode, batch, fields, config["seed"])
-                _measure(
-                    candidates,
-                    fields,
-                    figures,
-                    skipped,
-                    warmup_calls=config["warmup_steps"],
-                    repeats=config["repeats"],
-                    min_seconds=config["min_seconds"],
-                )
-            progress.update()
-    return figures, skipped
+    return f"{mode}/{framework}/{model}/{precision}/{compiler}/{feed}/b{batch_size}"
 
 
-def _peer_candidates(servers: dict, mode: str, batch: int, fields: dict, seed: int) -> list:
-    """The peers' variants for one group (float32, device tensors), their fields added."""
-    candidates = []
-    for peer, variant, compiler in PEER_VARIANTS:
-        if peer in servers:
-            key, fields[key] = figure_fields(
-                mode, peer, "notebook", "float32", compiler, "tensor", batch
-            )
-            spec = {"variant": variant, "mode": mode, "batch_size": batch}
-            spec.update(steps_per_call=1, seed=seed)
-            candidates.append(RemoteCandidate(key, batch, servers[peer], spec))
-    return candidates
+def fields(key: str) -> dict:
+    """The fields of a figure, read back from its key (`batch_size` as an int).
 
-
-def _measure(candidates: list, fields: dict, figures: dict, skipped: list, **timing) -> None:
-    """Times `candidates` interleaved; stores each figure with its `fields`, or the failure."""
-    measured, failures = measure_interleaved(candidates, **timing)
-    for key, figure in measured.items():
-        figures[key] = {**fields[key], **figure}
-    skipped.extend({"what": key, "reason": reason} for key, reason in failures.items())
-
-
-def fit_comparison(config: dict, device: dict, servers: dict[str, PeerServer]) -> tuple[dict, list]:
-    """Whole `fit` epochs at the notebook's batch size, interleaved: the notebook's way
-    (Sequential, NumPy arrays), the package's pipeline with several compile settings, as many
-    hand-written TensorFlow training steps on one device tensor (`tf_floor`: what TensorFlow's
-    kernels allow), and (when installed) as many PyTorch eager training steps.
-
-    Returns:
-        `(figures, skipped)`; each figure also has `variant` and `description` (and, for
-        Keras, `steps_per_execution`).
+    Example:
+    >>> fields("fit/pytorch/notebook/float32/eager/tensor/b32")["batch_size"]
+    32
     """
-    batch = NOTEBOOK_TRAINING["batch_size"]
-    steps = max(1, config["fit_samples"] // batch)
-    images, labels = synthetic_data(steps * batch, config["seed"])
-    candidates, fields = [], {}
-    for variant in (keras_tf.NOTEBOOK_FIT, *keras_tf.PACKAGE_FITS):
-        keras.utils.set_random_seed(config["seed"])
-        key = f"fit/{variant.name}/b{batch}"
-        candidate, jit = keras_tf.fit_candidate(
-            variant, name=key, images=images, labels=labels, batch_size=batch
+    values = dict(zip(FIELDS, key.split("/"), strict=True))
+    return {**values, "batch_size": int(values["batch_size"][1:])}
+
+
+class Run:
+    """The figures and skipped settings of one run (`bench_gpu.throughput_config`, a
+    `describe_device()` dict, `{compiler: torch_peer.candidate}`), `after_group` called after
+    every group."""
+
+    def __init__(self, config: dict, device: dict, peers: dict, after_group=lambda: None):
+        self.config, self.device, self.peers, self.after_group = config, device, peers, after_group
+        self.figures, self.skipped, self.loop = {}, [], config["loop_steps"]
+
+    def measure(self, candidates: list[Candidate], **timing) -> None:
+        """Times `candidates` interleaved; stores each figure, or why it failed."""
+        measured, failures = measure_interleaved(candidates, **timing)
+        self.figures.update(measured)
+        self.skipped += [{"what": key, "reason": reason} for key, reason in failures.items()]
+        self.after_group()
+
+    def skip(self, what: str, reason: str) -> None:
+        self.skipped.append({"what": what, "reason": reason})
+
+    def _steps(self, precision: str) -> dict:
+        """`Steps` of every model and compiler, keyed `(model, compiler)`."""
+        steps = {}
+        for xla in self.config["xla"]:
+            for model in self.config["models"]:
+                keras.utils.set_random_seed(self.config["seed"])
+                try:
+                    built = keras_steps.compiled_model(model, precision, jit_compile=xla)
+                    steps[(model, "xla" if xla else "none")] = Steps(built, self.loop)
+                except Exception as error:  # e.g. a preset that does not build in this policy
+                    self.skip(f"{model} {precision} xla={xla}", f"{type(error).__name__}: {error}")
+        return steps
+
+    def sweep(self, support: dict) -> None:
+        """Every model x compiler x feed x precision x batch size x mode."""
+        config = self.config
+        if "tf.data" in config["feeds"] and not HAS_TF_DATA:
+            self.skip("feed tf.data", NO_TF_DATA)
+        images, labels = synthetic_data(max(8192, *config["batch_sizes"]), config["seed"])
+        for precision in config["precisions"]:
+            if support[precision]:
+                self.skip(f"precision {precision}", support[precision])
+                continue
+            steps = self._steps(precision)
+            for batch in config["batch_sizes"]:
+                for mode in ("train", "infer"):
+                    candidates = self._keras(steps, mode, precision, batch, images, labels)
+                    for compiler, factory in self.peers.items() if precision == "float32" else ():
+                        key = figure_id(
+                            mode, "pytorch", "notebook", precision, compiler, "tensor", batch
+                        )
+                        candidates.append(factory(key, compiler, mode, batch, seed=config["seed"]))
+                    self.measure(
+                        candidates,
+                        warmup_calls=config["warmup_calls"],
+                        repeats=config["repeats"],
+                        min_seconds=config["min_seconds"],
+                    )
+
+    def _keras(self, steps: dict, mode: str, precision: str, batch: int, images, labels) -> list:
+        """The Keras candidates of one group: each model and compiler on a device tensor (and
+        `loop_steps` steps per call when training), and on `make_dataset` batches."""
+        data = tuple(
+            to_device(array[:batch], self.device["placement"]) for array in (images, labels)
         )
-        candidates.append(candidate)
-        feed = "numpy" if variant.feed == "numpy" else "tf.data"
-        compiler = "xla" if jit else "none"
-        fields[key] = _fit_fields(
-            variant.name,
-            variant.description,
-            keras_tf.FRAMEWORK,
-            variant.model,
-            compiler,
-            feed,
-            batch,
-            steps_per_execution=variant.steps_per_execution,
+        loop, candidates = self.loop, []
+        for (model, compiler), functions in steps.items():
+            calls = {(compiler, "tensor"): lambda f=functions: f.predict(data[:1])}
+            if mode == "train":
+                calls = {(compiler, "tensor"): lambda f=functions: f.train(data)}
+                calls[(f"{compiler}-loop{loop}", "tensor")] = lambda f=functions: f.train_loop(data)
+            if "tf.data" in self.config["feeds"] and HAS_TF_DATA:
+                from lenet_blocks.pipeline import make_dataset  # tf.data: cast per batch
+
+                whole = len(images) // batch * batch  # whole batches only: one shape
+                wanted = labels[:whole] if mode == "train" else None
+                dataset = make_dataset(images[:whole], wanted, batch).repeat()
+                batches = iter(dataset) if BACKEND == "tensorflow" else dataset.as_numpy_iterator()
+                read = functions.train_from if mode == "train" else functions.predict_from
+                calls[(compiler, "tf.data")] = lambda read=read, batches=batches: read(batches)
+            for (name, feed), call in calls.items():
+                key = figure_id(mode, FRAMEWORK, model, precision, name, feed, batch)
+                samples = batch * loop if "-loop" in name else batch
+                candidates.append(Candidate(key, call, samples, sync))
+        return candidates
+
+    def fit_group(self) -> None:
+        """Whole `fit` epochs at batch 32 (`keras_steps.FIT_VARIANTS`), as many `train_step`s
+        in one compiled call on one device tensor, and as many PyTorch eager steps."""
+        batch, seed = keras_steps.NOTEBOOK_TRAINING["batch_size"], self.config["seed"]
+        steps = max(1, self.config["fit_samples"] // batch)
+        images, labels = synthetic_data(steps * batch, seed)
+        candidates = []
+        if not HAS_TF_DATA:
+            self.skip("fit on tf.data", NO_TF_DATA)
+        for variant in keras_steps.FIT_VARIANTS:
+            compiler, model, feed, jit_compile, _ = variant
+            repeated = BACKEND != "tensorflow" and jit_compile is True  # JAX jits anyway
+            if (feed != "tf.data" or HAS_TF_DATA) and not repeated:
+                key = figure_id("fit", FRAMEWORK, model, "float32", compiler, feed, batch)
+                keras.utils.set_random_seed(seed)
+                call = keras_steps.fit_call(variant, images, labels, batch)
+                candidates.append(Candidate(key, call, len(images)))
+        keras.utils.set_random_seed(seed)
+        loop = Steps(keras_steps.compiled_model("notebook"), steps)
+        data = tuple(
+            to_device(array[:batch], self.device["placement"]) for array in (images, labels)
         )
-    key = f"fit/tensorflow_floor_steps/b{batch}"
-    keras.utils.set_random_seed(config["seed"])
-    candidates.append(
-        tf_floor.floor_candidate(
-            key,
-            images=images[:batch],
-            labels=labels[:batch],
-            steps=steps,
-            device=device["tensorflow_device"],
+        key = figure_id("fit", FRAMEWORK, "notebook", "float32", f"loop{steps}", "tensor", batch)
+        candidates.append(Candidate(key, lambda: loop.train_loop(data), steps * batch, sync))
+        if "eager" in self.peers:
+            key = figure_id("fit", "pytorch", "notebook", "float32", "eager", "tensor", batch)
+            candidates.append(self.peers["eager"](key, "eager", "train", batch, steps, seed))
+        self.measure(
+            candidates, warmup_calls=1, repeats=self.config["fit_repeats"], min_seconds=0.0
         )
-    )
-    fields[key] = _fit_fields(
-        "tensorflow_floor_steps",
-        "hand-written TensorFlow (tf.nn ops, SGD assign_sub, no Keras, no metrics): as many "
-        "training steps on one device tensor, all in one tf.function",
-        "tensorflow",
-        "notebook",
-        "none",
-        "tensor",
-        batch,
-    )
-    if "pytorch" in servers:
-        key = f"fit/pytorch_eager_steps/b{batch}"
-        spec = {"variant": "eager", "mode": "train", "batch_size": batch, "steps_per_call": steps}
-        spec["seed"] = config["seed"]
-        candidates.append(RemoteCandidate(key, steps * batch, servers["pytorch"], spec))
-        fields[key] = _fit_fields(
-            "pytorch_eager_steps",
-            "PyTorch eager: as many training steps on one device tensor (no loader)",
-            "pytorch",
-            "notebook",
-            "eager",
-            "tensor",
-            batch,
-        )
-    figures, skipped = {}, []
-    _measure(
-        candidates,
-        fields,
-        figures,
-        skipped,
-        warmup_calls=1,
-        repeats=config["fit_repeats"],
-        min_seconds=0.0,
-    )
-    return figures, skipped

@@ -1,46 +1,43 @@
-"""Framework-agnostic throughput timing: warm-up excluded, repeats interleaved.
-
-Every framework (Keras on TensorFlow, PyTorch, Keras on JAX) is measured with the same
-`measure_interleaved`, so their figures mean the same thing: samples per second over whole
-calls, each call ending only once its device work is done (`sync`).
-"""
+"""The one timing core, for every framework: samples/s over whole calls (device work included),
+warm-up excluded, repeats interleaved round-robin, medians and spread."""
 
 from __future__ import annotations
 
 import math
+import statistics
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from bench_lib.stats import summarize
+STATS = ("median", "min", "q1", "q3", "max")
 
 
-def _no_sync(result: object) -> None:
-    """For calls that return only when their work is done (eager CPU work, `fit`)."""
+def summarize(values: Sequence[float]) -> dict:
+    """Median, min, max and quartiles of repeated measurements, to 6 significant digits.
+
+    Example:
+    >>> summary = summarize([3.0, 1.0, 2.0, 4.0])
+    >>> summary["median"], summary["min"], summary["max"], summary["repeats"]
+    (2.5, 1.0, 4.0, 4)
+    """
+    if not values:
+        raise ValueError("`values` must hold at least one measurement. Received: values=[]")
+    ordered = sorted(float(value) for value in values)
+    quartiles = statistics.quantiles(ordered, n=4, method="inclusive") if ordered[1:] else ordered
+    stats = (statistics.median(ordered), ordered[0], quartiles[0], quartiles[-1], ordered[-1])
+    summary = {key: float(f"{value:.6g}") for key, value in zip(STATS, stats, strict=True)}
+    return {**summary, "repeats": len(values)}
 
 
 @dataclass
 class Candidate:
-    """One thing to time.
-
-    Attributes:
-        name: key of its figure.
-        run: does one call (one training step, one forward pass, one `fit` epoch ...).
-        samples_per_call: samples one call processes.
-        sync: waits until the device work of `run`'s result is done (GPU work is queued
-            asynchronously); the default does nothing.
-    """
+    """One thing to time: `run` makes one call of `samples_per_call` samples (a step, a
+    forward pass, a `fit` epoch ...), `sync` waits for its result's device work."""
 
     name: str
     run: Callable[[], object]
     samples_per_call: int
-    sync: Callable[[object], None] = field(default=_no_sync)
-
-    def warm_up(self, calls: int) -> float:
-        """Makes one untimed call (tracing, compilation), then `calls` more; returns their
-        mean seconds per call."""
-        self.sync(self.run())
-        return self.timed(calls) / calls
+    sync: Callable[[object], object] = lambda result: None
 
     def timed(self, calls: int) -> float:
         """Seconds taken by `calls` calls, their device work included."""
@@ -51,46 +48,19 @@ class Candidate:
         return time.perf_counter() - started
 
 
-def repeated_step(
-    name: str,
-    step: Callable[[object, object], object],
-    x: object,
-    y: object,
-    steps: int,
-    batch_size: int,
-    sync: Callable[[object], None] = _no_sync,
-) -> Candidate:
-    """A `Candidate` whose call runs `step(x, y)` `steps` times on one batch of `batch_size`."""
-
-    def run():
-        for _ in range(steps):
-            result = step(x, y)
-        return result
-
-    return Candidate(name, run, steps * batch_size, sync)
-
-
 def measure_interleaved(
-    candidates: list,
-    *,
-    warmup_calls: int,
-    repeats: int,
-    min_seconds: float,
-    max_calls: int = 100_000,
+    candidates: list[Candidate], *, warmup_calls: int, repeats: int, min_seconds: float
 ) -> tuple[dict[str, dict], dict[str, str]]:
-    """Throughput of each candidate in samples/s: median and spread over `repeats`.
+    """Throughput of each candidate in samples/s: `summarize` over `repeats` repeats.
 
-    Each candidate makes one untimed first call (tracing, compilation) and `warmup_calls`
-    more, whose timing sets how many calls one repeat makes (enough to last `min_seconds`,
-    at least one). The repeats then run round-robin (A B C, A B C, ...) so that a change of
-    load on a shared machine hits every candidate alike, which keeps their ratios fair.
-    A candidate is anything with `name`, `samples_per_call`, `warm_up(calls)` and
-    `timed(calls)`, such as a `Candidate` or a peer's `peers.RemoteCandidate`.
+    Each candidate makes one untimed call (tracing, compilation) and `warmup_calls` more,
+    whose timing sets how many calls one repeat makes (enough to last `min_seconds`). The
+    repeats then run round-robin (A B C, A B C, ...) so that a change of load on a shared
+    machine hits every candidate alike, which keeps their ratios fair.
 
     Returns:
-        `(figures, failures)`: figures by candidate name (the `summarize` keys plus `unit`,
-        `calls_per_repeat` and `warmup_calls`), and the error message of each candidate
-        whose warm-up or a repeat raised (it is then left out).
+        `(figures, failures)`: figures by candidate name (with `calls_per_repeat`), and the
+        error of each candidate whose warm-up or a repeat raised (it is then left out).
 
     Example:
     >>> figures, failures = measure_interleaved(
@@ -104,34 +74,28 @@ def measure_interleaved(
             "`warmup_calls` and `repeats` must be at least 1. "
             f"Received: warmup_calls={warmup_calls}, repeats={repeats}"
         )
-    calls, failures = {}, {}
-    for candidate in candidates:
+    calls, values, failures = {}, {}, {}
+
+    def attempt(candidate: Candidate, count: int) -> float | None:
         try:
-            per_call = max(candidate.warm_up(warmup_calls), 1e-9)
-        except Exception as error:  # a configuration the device or library cannot run
+            return max(candidate.timed(count), 1e-9)
+        except Exception as error:  # a setting the device or library cannot run
             failures[candidate.name] = f"{type(error).__name__}: {str(error)[:300]}"
-            continue
-        calls[candidate.name] = min(max_calls, max(1, math.ceil(min_seconds / per_call)))
-    values = {name: [] for name in calls}
+            calls.pop(candidate.name, None)
+            return None
+
+    for candidate in candidates:
+        if attempt(candidate, 1) is not None and (seconds := attempt(candidate, warmup_calls)):
+            calls[candidate.name] = max(1, math.ceil(min_seconds * warmup_calls / seconds))
+            values[candidate.name] = []
     for _ in range(repeats):
         for candidate in candidates:
-            if candidate.name not in calls:
-                continue
-            count = calls[candidate.name]
-            try:
-                elapsed = candidate.timed(count)
-            except Exception as error:  # e.g. a peer's worker that died
-                failures[candidate.name] = f"{type(error).__name__}: {str(error)[:300]}"
-                del calls[candidate.name], values[candidate.name]
-                continue
-            values[candidate.name].append(count * candidate.samples_per_call / elapsed)
+            if candidate.name in calls and (seconds := attempt(candidate, calls[candidate.name])):
+                values[candidate.name].append(
+                    calls[candidate.name] * candidate.samples_per_call / seconds
+                )
     figures = {
-        name: {
-            **summarize(samples_per_second),
-            "unit": "samples/s",
-            "calls_per_repeat": calls[name],
-            "warmup_calls": 1 + warmup_calls,
-        }
-        for name, samples_per_second in values.items()
+        name: {**summarize(values[name]), "calls_per_repeat": count}
+        for name, count in calls.items()
     }
     return figures, failures
