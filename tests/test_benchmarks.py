@@ -197,6 +197,19 @@ def test_the_loop_runs_the_models_own_train_step(bench_lib):
         np.testing.assert_allclose(looped, one_by_one, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("name", ["sequential", "notebook"])
+def test_time_to_accuracy_row_stops_at_its_cap_with_its_curve(name, bench_lib):
+    keras_steps, accuracy = bench_lib("keras_steps"), bench_lib("accuracy")
+    (x_train, y_train), (x_test, y_test) = (keras_steps.synthetic_data(n) for n in (320, 64))
+    config = {"seed": 0, "steps_per_execution": 2, "jit_compile": "auto", "eval_every": 64}
+    config.update(thresholds=[0.8, 0.9], max_seconds=0.0)  # stop at the first evaluation
+    row = accuracy.run(name, ((x_train, y_train), (x_test, y_test)), config)
+    ((seconds, samples, best),) = row["curve"]
+    assert seconds > 0 and samples == 64 and row["best_accuracy"] == best
+    assert set(row["time_to_accuracy"]) == {"0.8", "0.9"} and row["status"] == "measured"
+    assert ("make_dataset" in row["settings"]) is (name == "notebook")
+
+
 def test_training_flops_are_counted_from_the_layers(bench_lib):
     environment, keras_steps = bench_lib("environment"), bench_lib("keras_steps")
     conv = 2 * (5 * 5 * 1 * 6 * 24 * 24 + 5 * 5 * 6 * 16 * 8 * 8)

@@ -62,7 +62,8 @@ def run(name: str, data: tuple, config: dict) -> dict:
 
         steps = max(spe, round(target / spe) * spe)
         train = make_dataset(x_train, y_train, batch, shuffle=True, seed=config["seed"]).repeat()
-        inputs = {"x": train, "validation_data": make_dataset(x_test, y_test, EVALUATION_BATCH)}
+        inputs = {"x": train, "shuffle": False}  # shuffled by make_dataset
+        inputs["validation_data"] = make_dataset(x_test, y_test, EVALUATION_BATCH)
     else:
         epoch_steps = -(-len(x_train) // batch)
         steps = min(
