@@ -45,6 +45,7 @@ def build_lenet(
     input_shape: tuple[int | None, int | None, int] | None = FROM_PRESET,
     pooling: str | None = FROM_PRESET,
     classes: int = 10,
+    class_names: Sequence[str] | None = None,
     classifier_activation: str | None = FROM_PRESET,
     activation: str = FROM_PRESET,
     filters: Sequence[int] = FROM_PRESET,
@@ -83,6 +84,9 @@ def build_lenet(
             (then the head, if any, sees a vector and accepts any image size). Left unset,
             the preset's: none, except `"avg"` for `tuned_gap`; `None` given means none.
         classes: int. Number of classes of the head.
+        class_names: optional sequence of `classes` names, saved with the model (its head
+            carries them), so that predictions name classes after a reload. Default: none,
+            except Fashion-MNIST's with `weights="fashion_mnist"`.
         classifier_activation: str or `None`. Activation of the head's output layer
             (`"softmax"`, `"sigmoid"`, ...); `None` returns logits.
         activation: str. Keras activation of every hidden layer (`"sigmoid"`, `"tanh"`, ...).
@@ -130,11 +134,19 @@ def build_lenet(
     named_weights = pretrained.named_weight_set(weights)
     if named_weights:
         _check_named_weights(preset, weights, include_top, given, pooling, classes)
-    model = _from_preset(preset, given, include_top, input_tensor, pooling, classes, name)
+        if class_names is None and include_top:
+            class_names = pretrained.WEIGHT_SET_CLASS_NAMES[weights]
+    if class_names is not None and not include_top:
+        raise ValueError(
+            "`class_names` applies to a model with its head (include_top=True). "
+            f"Received: class_names={class_names!r} with include_top=False"
+        )
+    head = {"classes": classes, "class_names": class_names}
+    model = _from_preset(preset, given, include_top, input_tensor, pooling, head, name)
     if weights is not None:
         full_model = None
         if named_weights and not include_top:
-            full_model = _from_preset(preset, {}, True, None, FROM_PRESET, classes, name)
+            full_model = _from_preset(preset, {}, True, None, FROM_PRESET, head, name)
         pretrained.load_weights(model, weights, preset=preset, full_model=full_model)
     return model
 
@@ -165,7 +177,7 @@ def _check_named_weights(preset, weights, include_top, given, pooling, classes) 
         )
 
 
-def _from_preset(preset, given, include_top, input_tensor, pooling, classes, name) -> keras.Model:
+def _from_preset(preset, given, include_top, input_tensor, pooling, head, name) -> keras.Model:
     """The preset's model with the arguments in `given` that are not `FROM_PRESET`."""
     config = get_preset(preset)["model"]
     architecture = config.pop("architecture", None)
@@ -182,8 +194,8 @@ def _from_preset(preset, given, include_top, input_tensor, pooling, classes, nam
             include_top=include_top,
             input_tensor=input_tensor,
             pooling=pooling,
-            classes=classes,
             name=name,
+            **head,
         )
     config.update({key: value for key, value in given.items() if value is not FROM_PRESET})
     for arg, default in _DEFAULTS.items():
@@ -194,8 +206,8 @@ def _from_preset(preset, given, include_top, input_tensor, pooling, classes, nam
         include_top=include_top,
         input_tensor=input_tensor,
         pooling=pooling,
-        classes=classes,
         name=name,
+        **head,
         **config,
     )
 
@@ -206,8 +218,8 @@ def _build_architecture(preset, architecture, config, given, **applications_args
         if arg != "input_shape" and value is not FROM_PRESET:
             raise ValueError(
                 f"`{arg}` must be left unset for preset {preset!r}: its {architecture} topology "
-                f"is fixed (only include_top, input_tensor, input_shape, pooling, classes and "
-                f"name apply). Received: {arg}={value!r}"
+                f"is fixed (only include_top, input_tensor, input_shape, pooling, classes, "
+                f"class_names and name apply). Received: {arg}={value!r}"
             )
     input_shape = given["input_shape"]
     if input_shape is FROM_PRESET:
@@ -223,6 +235,7 @@ def _build(
     input_shape,
     pooling,
     classes,
+    class_names,
     classifier_activation,
     activation,
     filters,
@@ -297,6 +310,7 @@ def _build(
             activation=activation,
             classifier_activation=classifier_activation,
             dropout=float(dropout),
+            class_names=class_names,
             name="head",
         )(x)
 

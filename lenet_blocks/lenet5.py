@@ -33,6 +33,7 @@ def build_lenet5_1998(
     input_shape: tuple[int | None, int | None, int] | None = None,
     pooling: str | None = None,
     classes: int = 10,
+    class_names=None,
     name: str = ARCHITECTURE,
 ) -> keras.Model:
     """LeNet-5 as in LeCun et al. (1998), for 28x28 images (padded to 32x32 in the model).
@@ -53,6 +54,7 @@ def build_lenet5_1998(
         pooling: `None`, `"avg"` or `"max"`. Global pooling after C5.
         classes: int. Number of RBF output units, at most 83 (one code per class from the
             order-84 Paley Hadamard matrix).
+        class_names: optional sequence of `classes` names, saved with the RBF output layer.
         name: str. Name of the model.
 
     Returns:
@@ -108,6 +110,6 @@ def build_lenet5_1998(
     if include_top:
         x = keras.layers.Flatten(name="flatten")(x)
         x = keras.layers.Dense(F6_UNITS, activation=scaled_tanh, name="f6")(x)
-        x = RBFOutput(classes, name="rbf")(x)
+        x = RBFOutput(classes, class_names=class_names, name="rbf")(x)
 
     return model_inputs.functional_model(input_tensor, image_input, x, name)

@@ -19,11 +19,14 @@ import json
 import os
 from pathlib import Path
 
+from lenet_blocks.datasets import FASHION_MNIST_CLASS_NAMES
+
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 MANIFEST_FILE = WEIGHTS_DIR / "manifest.json"
 WEIGHT_SETS = ("fashion_mnist",)
 # What a named weight set was trained for: `build_lenet(weights=...)` requires it of the head.
 WEIGHT_SET_CLASSES = {"fashion_mnist": 10}
+WEIGHT_SET_CLASS_NAMES = {"fashion_mnist": FASHION_MNIST_CLASS_NAMES}
 WEIGHTS_SUFFIX = ".weights.h5"
 
 __all__ = ["load_weights", "pretrained_presets", "weights_file", "weights_table"]

@@ -38,6 +38,13 @@ LAYER_CASES = [
         (2, 3),
         id="head-dropout-logits",
     ),
+    pytest.param(
+        ClassifierHead,
+        {"units": (4,), "classes": 2, "class_names": ("cat", "dog")},
+        (2, 6),
+        (2, 2),
+        id="head-class-names",
+    ),
     pytest.param(ScaledTanh, {}, (2, 5), (2, 5), id="scaled-tanh"),
     pytest.param(ScaledTanh, {"amplitude": 2.0, "slope": 0.5}, (2, 3, 3, 2), (2, 3, 3, 2), id="st"),
     pytest.param(Subsampling, {}, (2, 28, 28, 6), (2, 14, 14, 6), id="subsampling"),

@@ -118,6 +118,27 @@ def initializer(arg: str, value):
     return resolved
 
 
+def class_names(value, classes: int) -> tuple[str, ...] | None:
+    """`None`, or `value` as a tuple of `classes` distinct non-empty strings.
+
+    Example:
+    >>> class_names(["cat", "dog"], 2)
+    ('cat', 'dog')
+    """
+    if value is None:
+        return None
+    valid = isinstance(value, Sequence) and not isinstance(value, str | bytes)
+    names = tuple(value) if valid else ()
+    if (
+        not valid
+        or len(names) != classes
+        or not all(isinstance(n, str) and n for n in names)
+        or len(set(names)) != len(names)
+    ):
+        _fail("class_names", f"None or {classes} distinct non-empty strings (one per class)", value)
+    return names
+
+
 def check_weights_fit(layer: keras.layers.Layer, count: int) -> None:
     """Refuses to build `layer` with `count` parameters over `lenet_blocks.limits.max_params()`."""
     check_params(f"Layer {layer.name!r} ({type(layer).__name__})", count)

@@ -24,6 +24,9 @@ class ClassifierHead(StagedLayer):
         classifier_activation: str or `None`. Activation of the output layer: `"softmax"`,
             `"sigmoid"`, or `None` to return logits.
         dropout: float in `[0, 1)`. Dropout rate applied after each hidden layer.
+        class_names: optional sequence of `classes` strings: the name of each output class,
+            saved with the model so that a reloaded file predicts names
+            (`lenet_blocks.inference.model_class_names`).
         **kwargs: Standard `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Example:
@@ -39,6 +42,7 @@ class ClassifierHead(StagedLayer):
         activation: str = "sigmoid",
         classifier_activation: str | None = "sigmoid",
         dropout: float = 0.0,
+        class_names: Sequence[str] | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -49,6 +53,7 @@ class ClassifierHead(StagedLayer):
             "classifier_activation", classifier_activation, allow_none=True
         )
         self.dropout = arguments.rate("dropout", dropout)
+        self.class_names = arguments.class_names(class_names, self.classes)
 
         self.flatten = keras.layers.Flatten(dtype=self.dtype_policy, name="flatten")
         self.hidden_layers = []
@@ -91,6 +96,7 @@ class ClassifierHead(StagedLayer):
                 "activation": self.activation,
                 "classifier_activation": self.classifier_activation,
                 "dropout": self.dropout,
+                "class_names": None if self.class_names is None else list(self.class_names),
             }
         )
         return config

@@ -118,6 +118,8 @@ class RBFOutput(keras.layers.Layer):
             +1/-1 rows of a Paley Hadamard matrix, any two at Hamming distance features / 2
             (42 for 84 features); then `features` must be a Paley order (84, 80, 72, ...).
         trainable_codes: bool. Whether the codes are trained.
+        class_names: optional sequence of `units` strings naming the classes, saved with the
+            model (`lenet_blocks.inference.model_class_names`).
         **kwargs: Standard `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Example:
@@ -129,9 +131,17 @@ class RBFOutput(keras.layers.Layer):
     ((1, 10), 0)
     """
 
-    def __init__(self, units: int = 10, codes=None, trainable_codes: bool = False, **kwargs):
+    def __init__(
+        self,
+        units: int = 10,
+        codes=None,
+        trainable_codes: bool = False,
+        class_names=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.units = arguments.positive_int("units", units)
+        self.class_names = arguments.class_names(class_names, units)
         self.codes = None if codes is None else _validate_codes(codes, units)
         self.trainable_codes = arguments.boolean("trainable_codes", trainable_codes)
         self._code_values = None
@@ -178,6 +188,11 @@ class RBFOutput(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            {"units": self.units, "codes": self.codes, "trainable_codes": self.trainable_codes}
+            {
+                "units": self.units,
+                "codes": self.codes,
+                "trainable_codes": self.trainable_codes,
+                "class_names": None if self.class_names is None else list(self.class_names),
+            }
         )
         return config
