@@ -86,6 +86,9 @@ def write_gzip_bomb(path: Path, head: bytes, inflated_size: int) -> Path:
     return path
 
 
+# `run_memory_capped` reads /proc and sets RLIMIT_AS, as Linux has them.
+MEMORY_CAP_AVAILABLE = sys.platform.startswith("linux")
+
 # Runs in a child after its imports: caps the address space at what it uses now plus `headroom`.
 _MEMORY_CAP = """
 import resource

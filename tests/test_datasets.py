@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from idx_helpers import (
+    MEMORY_CAP_AVAILABLE,
     TEST_IMAGES,
     TEST_LABELS,
     TRAIN_IMAGES,
@@ -342,34 +343,38 @@ def test_empty_split_rejected(tmp_path):
 
 # Bounded reads and unreadable files.
 
+CHILD_IMPORTS = "import gzip, sys\nfrom lenet_blocks.datasets import read_idx_file"
 READ_IN_CHILD = """
 try:
     read_idx_file(sys.argv[1], "labels")
 except ValueError as error:
     print(error)
 """
+needs_memory_cap = pytest.mark.skipif(not MEMORY_CAP_AVAILABLE, reason="needs Linux' RLIMIT_AS")
 
 
-def test_gzip_bomb_stops_at_declared_size_in_bounded_memory(tmp_path):
-    # 512 MiB of content behind a header declaring 10 labels; the child has 128 MiB to spare.
-    head = idx_bytes(np.zeros(10, np.uint8))
-    path = write_gzip_bomb(tmp_path / "labels.gz", head, inflated_size=2**29)
+@pytest.fixture(scope="module")
+def gzip_bomb(tmp_path_factory):
+    """512 MiB of content behind a header declaring 10 labels, in a file of a few MiB."""
+    path = tmp_path_factory.mktemp("bomb") / "labels.gz"
+    return write_gzip_bomb(path, idx_bytes(np.zeros(10, np.uint8)), inflated_size=2**29)
 
-    result = run_memory_capped(
-        "import sys\nfrom lenet_blocks.datasets import read_idx_file", READ_IN_CHILD, str(path)
-    )
+
+@needs_memory_cap
+def test_gzip_bomb_stops_at_declared_size_in_bounded_memory(gzip_bomb):
+    # The child has 128 MiB to spare after its imports.
+    result = run_memory_capped(CHILD_IMPORTS, READ_IN_CHILD, str(gzip_bomb))
 
     assert result.returncode == 0, result.stderr
-    assert f"{path}: file has trailing data: header declares shape (10,)" in result.stdout
+    assert f"{gzip_bomb}: file has trailing data: header declares shape (10,)" in result.stdout
 
 
-def test_gzip_bomb_decompressed_whole_would_exceed_the_cap(tmp_path):
+@needs_memory_cap
+def test_gzip_bomb_decompressed_whole_would_exceed_the_cap(gzip_bomb):
     # The cap of the test above is tight enough to catch a reader that inflates everything.
-    path = write_gzip_bomb(tmp_path / "labels.gz", b"", inflated_size=2**29)
+    code = "gzip.decompress(open(sys.argv[1], 'rb').read())"
 
-    result = run_memory_capped(
-        "import gzip, sys", "gzip.decompress(open(sys.argv[1], 'rb').read())", str(path)
-    )
+    result = run_memory_capped(CHILD_IMPORTS, code, str(gzip_bomb))
 
     assert result.returncode != 0
     assert "MemoryError" in result.stderr
