@@ -105,8 +105,8 @@ def _load_picture(path: Path, size: tuple[int, int], channels: int) -> np.ndarra
                 array = np.asarray(image, dtype="float32")
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ValueError(
-            f"{str(path)!r} is refused before decoding: {error} (the limit is "
-            "PIL.Image.MAX_IMAGE_PIXELS)"
+            f"{str(path)!r} is refused before decoding: {str(error).rstrip('.')} (the limit is "
+            "PIL.Image.MAX_IMAGE_PIXELS)."
         ) from None
     except (UnidentifiedImageError, OSError) as error:
         raise ValueError(f"{str(path)!r} is not a readable image: {error}") from None
