@@ -192,27 +192,24 @@ def _read_bounded(
     """
     header = stream.read(_header_size(_IDX_MAGIC[kind] & 0xFF))
     shape = _parse_header(path, header, kind)
-    expected_size = len(header) + math.prod(shape)
-    if expected_size > limit:
+    payload_size = math.prod(shape)
+    declared = f"header declares shape {shape} ({len(header) + payload_size} bytes)"
+    if len(header) + payload_size > limit:
         raise ValueError(
-            f"{path}: header declares shape {shape} ({expected_size} bytes), over the limit "
-            f"of {limit} bytes (raise it with `max_bytes=` or "
-            "`lenet_blocks.datasets.MAX_IDX_BYTES`)."
+            f"{path}: {declared}, over the limit of {limit} bytes (raise it with `max_bytes=` "
+            "or `lenet_blocks.datasets.MAX_IDX_BYTES`)."
         )
     payload = bytearray()
-    while len(payload) < expected_size - len(header):
-        chunk = stream.read(min(_READ_CHUNK, expected_size - len(header) - len(payload)))
+    while len(payload) < payload_size:
+        chunk = stream.read(min(_READ_CHUNK, payload_size - len(payload)))
         if not chunk:
-            break
+            raise ValueError(
+                f"{path}: file truncated: {declared}, but the content is "
+                f"{len(header) + len(payload)} bytes."
+            )
         payload += chunk
-    content_size = len(header) + len(payload)
-    if content_size < expected_size or stream.read(1):
-        problem = "truncated" if content_size < expected_size else "has trailing data"
-        received = f"{content_size} bytes" if content_size < expected_size else "longer"
-        raise ValueError(
-            f"{path}: file {problem}: header declares shape {shape} "
-            f"({expected_size} bytes), but the content is {received}."
-        )
+    if stream.read(1):
+        raise ValueError(f"{path}: file has trailing data: {declared}, but the content is longer.")
     return shape, header, payload
 
 
