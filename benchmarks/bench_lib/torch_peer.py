@@ -63,14 +63,14 @@ def _trainer(compiler: str, seed: int) -> tuple:
 
 def candidate(name: str, compiler: str, mode: str, batch_size: int, steps: int = 1, seed=0):
     """`steps` training steps (`mode="train"`) or forward passes (`"infer"`) of one device
-    tensor of `batch_size` synthetic samples per call."""
-    train, predict = _trainer(compiler, seed)
-    step = train if mode == "train" else predict
+    tensor of `batch_size` synthetic samples per call; built at its first call, so that a
+    failure (e.g. of `torch.compile`) is recorded as that candidate's."""
     images, labels = synthetic_data(batch_size, seed)
     x = torch.from_numpy(images.transpose(0, 3, 1, 2).astype("float32")).to(DEVICE)
     y = torch.from_numpy(labels.astype("int64")).to(DEVICE)
 
     def run():
+        step = _trainer(compiler, seed)[0 if mode == "train" else 1]
         for _ in range(steps):
             result = step(x, y)
         return result
