@@ -267,6 +267,8 @@ def test_no_temporary_files_are_left(quick_run):
 @pytest.mark.parametrize("kind", ["throughput", "time_to_accuracy"])
 def test_committed_cpu_results_are_compact_and_their_ratios_recheck(kind, bench_lib):
     path = BENCHMARKS / "results" / "cpu" / f"{kind}.json"
+    if not path.exists():
+        pytest.skip("no committed results here (the sdist leaves them out)")
     text = path.read_text()
     assert len(text.splitlines()) < 600
     result = json.loads(text)
