@@ -225,7 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_train(args: argparse.Namespace) -> None:
+    import dataclasses
+
     from lenet_blocks.distribution import configure_cpu_devices
+    from lenet_blocks.settings import RunSettings
     from lenet_blocks.training import train
 
     configure_cpu_devices(args.cpu_devices)
@@ -236,19 +239,14 @@ def run_train(args: argparse.Namespace) -> None:
     if args.classifier_activation is not None:
         activation = args.classifier_activation
         overrides["classifier_activation"] = None if activation == "none" else activation
+    # The flags are named as RunSettings' fields: the settings are declared once, there.
+    fields = {field.name for field in dataclasses.fields(RunSettings)} - {"model_overrides"}
+    settings = RunSettings(
+        **{name: getattr(args, name) for name in fields}, model_overrides=overrides
+    )
     train(
         args.output or f"runs/{args.preset}",
-        preset=args.preset,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        optimizer=args.optimizer,
-        learning_rate=args.learning_rate,
-        lr_schedule=args.lr_schedule,
-        augmentation=args.augmentation,
-        momentum=args.momentum,
-        seed=args.seed,
-        validation_split=args.validation_split,
-        model_overrides=overrides,
+        settings,
         data_dir=args.data_dir,
         tensorboard_dir=args.tensorboard,
         overwrite=args.overwrite,
@@ -307,12 +305,14 @@ def run_presets(args: argparse.Namespace) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> None:
     from lenet_blocks import artifacts
-    from lenet_blocks.datasets import load_fashion_mnist
+    from lenet_blocks.datasets import FASHION_MNIST_CLASS_NAMES, load_fashion_mnist
     from lenet_blocks.training import evaluate_model
 
     model = command_model(args.model, args)
     _, (x_test, y_test) = load_fashion_mnist(args.data_dir)
-    results = evaluate_model(model, x_test, y_test, batch_size=args.batch_size)
+    results = evaluate_model(
+        model, x_test, y_test, batch_size=args.batch_size, class_names=FASHION_MNIST_CLASS_NAMES
+    )
     print(f"test loss {results['loss']:.4f}  test accuracy {results['accuracy']:.4f}")
     for name, accuracy in results["per_class_accuracy"].items():
         print(f"  {name:<12} " + ("no samples" if accuracy is None else f"{accuracy:.4f}"))

@@ -37,10 +37,34 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
-__all__ = ["decode_predictions", "model_class_names", "preprocess_input"]
+__all__ = [
+    "check_images",
+    "decode_predictions",
+    "head_classes",
+    "model_class_names",
+    "preprocess_input",
+]
 
 LUMINANCE = np.array([0.299, 0.587, 0.114], "float32")  # ITU-R 601-2, PIL's "L" conversion
 MID_GREY = 127.5
+
+
+def head_classes(model: keras.Model) -> int:
+    """The number of classes of `model`'s head; `ValueError` for a headless model.
+
+    Example:
+    >>> from lenet_blocks import build_lenet
+    >>> head_classes(build_lenet(classes=4))
+    4
+    """
+    shape = tuple(model.output_shape)
+    if len(shape) != 2 or shape[-1] is None:
+        raise ValueError(
+            "The model must end with a classification head giving (batch, classes) scores; a "
+            "headless model (include_top=False) cannot be evaluated or predict classes. "
+            f"Received: a model with output shape {shape}"
+        )
+    return shape[-1]
 
 
 def model_class_names(model: keras.Model) -> tuple[str, ...] | None:
@@ -57,49 +81,65 @@ def model_class_names(model: keras.Model) -> tuple[str, ...] | None:
     return None if names is None else tuple(names)
 
 
-def _as_batch(images) -> np.ndarray:
-    """`images` as a 4-D float32 array `(N, H, W, C)`, checked."""
+def check_images(images, what: str = "`images`") -> np.ndarray:
+    """`images` as a 4-D float32 array `(N, H, W, C)`, C in 1, 3, 4; `ValueError` otherwise.
+
+    Args:
+        images: an array, a PIL image, or a list of images of one shape.
+        what: how error messages name the input (a file name for a file).
+
+    Example:
+    >>> check_images(np.zeros((28, 28), "uint8")).shape
+    (1, 28, 28, 1)
+    """
     if hasattr(images, "getbands"):  # a PIL image
         images = np.asarray(images)
     elif isinstance(images, list | tuple):
         arrays = [np.asarray(image) for image in images]
         if not arrays or len({a.shape for a in arrays}) != 1:
             raise ValueError(
-                "`images` must be a non-empty list of images of one shape. "
+                f"{what} must be a non-empty list of images of one shape. "
                 f"Received: shapes {[a.shape for a in arrays]}"
             )
         images = np.stack(arrays)
-    array = np.asarray(images)
+    array = images if isinstance(images, np.ndarray) else np.asarray(images)
     if array.dtype.kind not in "biuf":
         raise ValueError(
-            "`images` must hold real numbers (bool, int or float). "
+            f"{what} must hold real numbers (bool, int or float). "
             f"Received: an array of dtype {array.dtype}"
         )
-    if array.size == 0:
-        raise ValueError(f"`images` must not be empty. Received: an array of shape {array.shape}")
+    shape = array.shape
     if array.ndim == 2:
         array = array[np.newaxis, ..., np.newaxis]
     elif array.ndim == 3:
         array = array[np.newaxis] if array.shape[-1] in (1, 3, 4) else array[..., np.newaxis]
     if array.ndim != 4 or array.shape[-1] not in (1, 3, 4):
         raise ValueError(
-            "`images` must be (H, W), (H, W, C), (N, H, W) or (N, H, W, C) with C in 1, 3, 4. "
-            f"Received: an array of shape {np.asarray(images).shape}"
+            f"{what} must be (H, W), (H, W, C), (N, H, W) or (N, H, W, C) with C in 1, 3, 4. "
+            f"Received: an array of shape {shape}"
         )
-    with np.errstate(over="ignore"):
-        batch = array.astype("float32")
+    if array.size == 0:
+        raise ValueError(f"{what} holds no images. Received: an array of shape {shape}")
+    with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, refused below
+        batch = np.array(array, dtype="float32")  # a copy (a memory-mapped file is let go)
     if not np.isfinite(batch).all():
-        raise ValueError("`images` must hold finite values. Received: NaN or infinity")
+        raise ValueError(
+            f"{what} holds non-finite values (NaN or infinity) after conversion to float32; "
+            "images must hold finite 0-255 values."
+        )
     return batch
 
 
-def preprocess_input(images, model: keras.Model, invert: bool | str = "auto") -> np.ndarray:
+def preprocess_input(
+    images, model: keras.Model, invert: bool | str = "auto", *, what: str = "`images`"
+) -> np.ndarray:
     """Turns images as users have them into the batch `model` expects (see the module docs).
 
     Args:
         images: an array, a PIL image, or a list of images of one shape (see above).
         model: the `keras.Model` to feed: its input shape gives the size and channels.
         invert: `"auto"`, `True` or `False`: the polarity rule.
+        what: how error messages name the input (e.g. the file it came from).
 
     Returns:
         A float32 array `(N, height, width, channels)` of 0-255 values.
@@ -110,11 +150,11 @@ def preprocess_input(images, model: keras.Model, invert: bool | str = "auto") ->
     """
     if invert not in ("auto", True, False):
         raise ValueError(f"`invert` must be 'auto', True or False. Received: invert={invert!r}")
-    batch = _as_batch(images)
+    batch = check_images(images, what)
     if np.asarray(images).dtype.kind == "f" and batch.max() <= 1.0:
         warnings.warn(
-            "The images' values all lie in [0, 1]; the model expects 0-255 pixels. Multiply "
-            "by 255 if they were scaled.",
+            f"The values of {what} all lie in [0, 1]; the model expects 0-255 pixels. "
+            "Multiply by 255 if they were scaled.",
             stacklevel=2,
         )
     _, height, width, channels = model.input_shape

@@ -34,6 +34,7 @@ from lenet_blocks.choices import DISTRIBUTIONS, check_choice
 from lenet_blocks.compile import compile_lenet
 from lenet_blocks.datasets import FASHION_MNIST_CLASS_NAMES, load_fashion_mnist
 from lenet_blocks.distribution import fit_multi_worker, is_chief, make_strategy, parse_tf_config
+from lenet_blocks.inference import head_classes, model_class_names
 from lenet_blocks.inspection import format_shape_walk, shape_walk
 from lenet_blocks.locking import lock_directory
 from lenet_blocks.objectives import class_probabilities, loss_and_metrics
@@ -41,6 +42,7 @@ from lenet_blocks.pipeline import EpochCounter, make_dataset
 from lenet_blocks.presets import get_preset
 from lenet_blocks.regularization import augmented_lenet, schedule_callbacks
 from lenet_blocks.settings import RunSettings
+from lenet_blocks.validation import is_positive_int
 
 __all__ = [
     "CHECKPOINT_DIR",
@@ -63,18 +65,23 @@ class NonFiniteLossError(RuntimeError):
     """Training produced a NaN or infinite loss."""
 
 
-def build_compiled_model(settings: RunSettings, steps_per_execution: int = 1) -> keras.Model:
+def build_compiled_model(
+    settings: RunSettings, steps_per_execution: int = 1, class_names=None
+) -> keras.Model:
     """The run's model, compiled with its optimizer and the loss that fits its output layer.
 
     `steps_per_execution` goes to `compile`: that many training steps run in one call of the
     compiled function (faster for a small network; callbacks and the progress bar see every
-    `steps_per_execution`-th step).
+    `steps_per_execution`-th step). `class_names`, if given, are saved with the model (its
+    head carries them).
 
     Example:
     >>> build_compiled_model(RunSettings()).optimizer.name
     'sgd'
     """
     overrides = dict(settings.model_overrides)
+    if class_names is not None:
+        overrides["class_names"] = class_names
     preset_shape = get_preset(settings.preset)["model"]["input_shape"]
     input_shape = overrides.pop("input_shape", preset_shape)
     model = augmented_lenet(
@@ -99,7 +106,7 @@ def single_device_copy(model: keras.Model, settings: RunSettings) -> keras.Model
     Same weights and optimizer state, built by `build_compiled_model(settings)`, so it saves,
     evaluates and reloads exactly like a model trained on one device.
     """
-    copy = build_compiled_model(settings)
+    copy = build_compiled_model(settings, class_names=model_class_names(model))
     copy.set_weights(model.get_weights())
     copy.optimizer.build(copy.trainable_variables)
     for target, source in zip(copy.optimizer.variables, model.optimizer.variables, strict=True):
@@ -112,13 +119,26 @@ def evaluate_model(
     images: np.ndarray,
     labels: np.ndarray,
     batch_size: int = 256,
-    class_names: tuple[str, ...] = FASHION_MNIST_CLASS_NAMES,
+    class_names: tuple[str, ...] | None = None,
 ) -> dict:
     """Loss, accuracy, per-class accuracy and confusion matrix of `model` on a labelled set.
 
     The loss is Keras' own (`model.evaluate`), as in training: note that on the TensorFlow
     backend, Keras computes the cross-entropy of a sigmoid or softmax output from the logits
     before the activation. An uncompiled model is compiled with `loss_and_metrics(model)`.
+    Works for every output a `build_lenet` model can have (softmax, sigmoid, logits, LeNet-5's
+    RBF distances) and any spatial size the model accepts.
+
+    Args:
+        model: a `keras.Model` with a classification head.
+        images, labels: the labelled set (uint8 images, integer labels).
+        batch_size: int. Evaluation batch size.
+        class_names: the data set's class names; the model's own (`model_class_names`) come
+            first, and classes without a name are reported by index.
+
+    Raises:
+        ValueError: a headless model, or labels the model's head has no class for (the
+            message names both numbers).
 
     Example:
     >>> from lenet_blocks import build_lenet
@@ -126,20 +146,28 @@ def evaluate_model(
     >>> sorted(evaluate_model(build_lenet(), images, labels))
     ['accuracy', 'confusion_matrix', 'loss', 'per_class_accuracy', 'samples']
     """
+    classes = head_classes(model)
+    labels = np.asarray(labels)
+    if len(labels) and int(labels.max()) >= classes:
+        raise ValueError(
+            f"The data set has labels up to {int(labels.max())} ({int(labels.max()) + 1} "
+            f"classes) but the model's head has {classes} classes; evaluate it on data with "
+            f"labels 0-{classes - 1}, or build the model with classes={int(labels.max()) + 1}."
+        )
+    names = model_class_names(model) or class_names
+    if names is None or len(names) != classes:
+        names = tuple(str(index) for index in range(classes))
     if not model.compiled:
         loss, metrics = loss_and_metrics(model)
         model.compile(loss=loss, metrics=metrics)
     loss = model.evaluate(make_dataset(images, labels, batch_size), verbose=0, return_dict=True)
     outputs = model.predict(make_dataset(images, batch_size=batch_size), verbose=0)
     predicted = class_probabilities(model, outputs).argmax(axis=-1)
-    labels = np.asarray(labels)
-    classes = outputs.shape[-1]
     matrix = np.zeros((classes, classes), dtype=int)
     np.add.at(matrix, (labels, predicted), 1)
     per_class = {}
-    for index in range(classes):
+    for index, name in enumerate(names):
         total = matrix[index].sum()
-        name = class_names[index] if index < len(class_names) else str(index)
         per_class[name] = float(matrix[index, index] / total) if total else None
     return {
         "loss": float(loss["loss"]),
@@ -213,7 +241,7 @@ def train(
             "Pass either `settings` or its fields, not both. "
             f"Received: settings={settings!r} and {setting_args!r}"
         )
-    if not _is_positive_int(steps_per_execution):
+    if not is_positive_int(steps_per_execution):
         raise ValueError(
             "`steps_per_execution` must be a positive int. "
             f"Received: steps_per_execution={steps_per_execution!r}"
@@ -300,10 +328,14 @@ def _train_locked(
     (x_fit, y_fit), (x_val, y_val) = _split_for_training(
         x_train, y_train, x_test, settings.validation_split
     )
+    # Fashion-MNIST's names travel with a model trained on it (a `.keras` file then names them).
+    classes = settings.model_overrides.get("classes", len(FASHION_MNIST_CLASS_NAMES))
+    fashion = data is None and classes == len(FASHION_MNIST_CLASS_NAMES)
+    class_names = FASHION_MNIST_CLASS_NAMES if fashion else None
     checkpoint = EpochCheckpoint(output_dir / CHECKPOINT_DIR, settings, write=chief)
     keras.utils.set_random_seed(settings.seed)
     with strategy.scope() if strategy else contextlib.nullcontext():
-        model = build_compiled_model(settings, steps_per_execution)
+        model = build_compiled_model(settings, steps_per_execution, class_names)
         initial_epoch = checkpoint.restore(model)
     show = verbose not in (0, "0")
     if show:
@@ -390,7 +422,7 @@ def _train_locked(
     plots.plot_training_curves(history, output_dir / "training_curves.png")
     plots.plot_confusion_matrix(
         np.array(test["confusion_matrix"]),
-        FASHION_MNIST_CLASS_NAMES[: model.output_shape[-1]],
+        tuple(test["per_class_accuracy"]),
         output_dir / "confusion_matrix.png",
         title=f"{settings.preset}: test accuracy {test['accuracy']:.4f}",
     )
@@ -403,10 +435,6 @@ def _train_locked(
             "confusion_matrix.png"
         )
     return metrics
-
-
-def _is_positive_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def _split_for_training(x_train, y_train, x_test, validation_split: float):

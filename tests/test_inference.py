@@ -1,5 +1,6 @@
 """`preprocess_input`, `decode_predictions` and the class names a model carries."""
 
+import re
 import subprocess
 import sys
 import warnings
@@ -48,7 +49,7 @@ def test_any_valid_image_becomes_the_models_input(model, height, width, layout, 
 @pytest.mark.parametrize(
     ("images", "message"),
     [
-        (np.zeros((0, 28, 28)), "must not be empty"),
+        (np.zeros((0, 28, 28)), "holds no images"),
         (np.full((28, 28), np.nan), "finite"),
         (np.zeros((28, 28), complex), "real numbers"),
         (np.array([["a"]]), "real numbers"),
@@ -118,3 +119,38 @@ def test_class_names_are_checked_and_need_a_head():
         lb.build_lenet(classes=2, class_names=["a", "a"])
     with pytest.raises(ValueError, match="`class_names` applies to a model with its head"):
         lb.build_lenet(include_top=False, class_names=["a"])
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (
+            {"preset": "d2l", "classes": 5},
+            r"labels up to 9 \(10 classes\) but the model's head has 5",
+        ),
+        ({"include_top": False}, r"headless model \(include_top=False\)"),
+    ],
+)
+def test_evaluate_mismatches_are_one_line_errors(tmp_path, capsys, build, message):
+    from idx_helpers import make_dataset, write_dataset
+
+    from lenet_blocks import cli
+
+    data_dir = write_dataset(tmp_path / "data", make_dataset(num_train=20, num_test=20, seed=0))
+    lb.build_lenet(**build).save(tmp_path / "m.keras")
+    assert cli.main(["evaluate", str(tmp_path / "m.keras"), "--data-dir", str(data_dir)]) == 2
+    error = capsys.readouterr().err
+    assert len(error.strip().splitlines()) == 1 and re.search(message, error), error
+
+
+@pytest.mark.parametrize("preset", ["notebook", "lenet5_1998", "tuned_gap"])
+def test_evaluate_works_for_free_sizes_and_every_output(preset):
+    from lenet_blocks.training import evaluate_model
+
+    shape = (None, None, 1) if preset == "tuned_gap" else (28, 28, 1)
+    model = lb.build_lenet(preset, input_shape=shape, classes=4)
+    images = np.random.default_rng(0).integers(0, 256, (8, 28, 28)).astype("uint8")
+    labels = np.arange(8) % 4
+    results = evaluate_model(model, images, labels)
+    assert sorted(results["per_class_accuracy"]) == ["0", "1", "2", "3"]
+    assert 0.0 <= results["accuracy"] <= 1.0
