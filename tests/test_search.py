@@ -106,3 +106,11 @@ def test_bad_fixed_value_is_a_clear_error(data_dir, tmp_path):
     result = tune("--data-dir", data_dir, "--output", tmp_path, "--fixed", "activation")
     assert result.returncode == 2
     assert "`--fixed` must be NAME=VALUE" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_second_search_on_the_same_folder_is_refused(tmp_path, data_dir):
+    from lenet_blocks.locking import DirectoryLockedError, lock_directory
+    from lenet_blocks.tuning import run_search
+
+    with lock_directory(tmp_path, "search"), pytest.raises(DirectoryLockedError, match="PID"):
+        run_search(tmp_path, data_dir=data_dir, max_trials=1, epochs=1, verbose=0)

@@ -11,6 +11,7 @@ The images go to the tuner as they are (uint8); `HyperLeNet.fit` feeds them thro
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from keras_tuner.src import config as keras_tuner_config
 from lenet_blocks import artifacts, plots
 from lenet_blocks.arrays import split_validation, with_channel_axis
 from lenet_blocks.datasets import load_fashion_mnist
+from lenet_blocks.locking import lock_directory
 from lenet_blocks.training import evaluate_model
 from lenet_blocks.tuning.hypermodel import HyperLeNet
 from lenet_blocks.tuning.leaderboard import (
@@ -88,6 +90,7 @@ def run_search(
 
     Raises:
         SearchFailedError: if no trial completed (every model was over budget, say).
+        lenet_blocks.locking.DirectoryLockedError: another search holds `output_dir`.
     """
     if overwrite and is_search_worker():
         raise ValueError(
@@ -97,97 +100,103 @@ def run_search(
             f"Received: overwrite=True with KERASTUNER_TUNER_ID={os.environ['KERASTUNER_TUNER_ID']}"
         )
     output_dir = Path(output_dir)
-    (x_train, y_train), (x_test, y_test) = (
-        data if data is not None else load_fashion_mnist(data_dir)
-    )
-    (x_fit, y_fit), (x_val, y_val) = split_validation(x_train, y_train, validation_split)
-    keras.utils.set_random_seed(seed)
-    hypermodel = HyperLeNet(
-        input_shape=with_channel_axis(x_train[:1]).shape[1:],
-        classes=int(np.max(y_train)) + 1,
-        fixed=fixed,
-        max_params=max_params,
-        seed=seed,
-    )
-    tuner = make_tuner(
-        kind,
-        hypermodel,
-        directory=output_dir / "tuner",
-        project_name=project_name,
-        max_trials=max_trials,
-        executions_per_trial=executions_per_trial,
-        max_epochs=epochs if kind == "hyperband" else None,
-        seed=seed,
-        overwrite=overwrite,
-        # Over-budget models fail at no cost: let a search skip many of them in a row.
-        max_consecutive_failed_trials=max(10, max_trials or 0),
-    )
-    search_options = {} if kind == "hyperband" else {"epochs": epochs}
-    # keras-tuner prints the traceback of every failed trial (an over-budget model, say);
-    # its last line is in the leaderboard instead. The switch is not public (keras-tuner <1.5).
-    debug, keras_tuner_config.DEBUG = keras_tuner_config.DEBUG, False
-    try:
-        tuner.search(
-            x_fit,
-            y_fit,
-            validation_data=(x_val, y_val),
-            callbacks=list(callbacks or []),
-            verbose=verbose,
-            **search_options,
+    # One search at a time in a results folder (its leaderboard, best model and tuner project);
+    # the workers of a distributed search share the chief's.
+    with contextlib.ExitStack() as stack:
+        if not is_search_worker():
+            stack.enter_context(lock_directory(output_dir, "search"))
+        (x_train, y_train), (x_test, y_test) = (
+            data if data is not None else load_fashion_mnist(data_dir)
         )
-    except RuntimeError as error:
-        if "consecutive failures" not in str(error):
-            raise
-        raise SearchFailedError(
-            f"The search in {output_dir / 'tuner' / project_name} stopped after "
-            f"{tuner.oracle.max_consecutive_failed_trials} failed trials in a row: "
-            f"{last_error_line(error)}"
-        ) from None
-    finally:
-        keras_tuner_config.DEBUG = debug
-    if is_search_worker():
-        return None
+        (x_fit, y_fit), (x_val, y_val) = split_validation(x_train, y_train, validation_split)
+        keras.utils.set_random_seed(seed)
+        hypermodel = HyperLeNet(
+            input_shape=with_channel_axis(x_train[:1]).shape[1:],
+            classes=int(np.max(y_train)) + 1,
+            fixed=fixed,
+            max_params=max_params,
+            seed=seed,
+        )
+        tuner = make_tuner(
+            kind,
+            hypermodel,
+            directory=output_dir / "tuner",
+            project_name=project_name,
+            max_trials=max_trials,
+            executions_per_trial=executions_per_trial,
+            max_epochs=epochs if kind == "hyperband" else None,
+            seed=seed,
+            overwrite=overwrite,
+            # Over-budget models fail at no cost: let a search skip many of them in a row.
+            max_consecutive_failed_trials=max(10, max_trials or 0),
+        )
+        search_options = {} if kind == "hyperband" else {"epochs": epochs}
+        # keras-tuner prints the traceback of every failed trial (an over-budget model, say);
+        # its last line is in the leaderboard instead. The switch is not public (keras-tuner <1.5).
+        debug, keras_tuner_config.DEBUG = keras_tuner_config.DEBUG, False
+        try:
+            tuner.search(
+                x_fit,
+                y_fit,
+                validation_data=(x_val, y_val),
+                callbacks=list(callbacks or []),
+                verbose=verbose,
+                **search_options,
+            )
+        except RuntimeError as error:
+            if "consecutive failures" not in str(error):
+                raise
+            raise SearchFailedError(
+                f"The search in {output_dir / 'tuner' / project_name} stopped after "
+                f"{tuner.oracle.max_consecutive_failed_trials} failed trials in a row: "
+                f"{last_error_line(error)}"
+            ) from None
+        finally:
+            keras_tuner_config.DEBUG = debug
+        if is_search_worker():
+            return None
 
-    rows = leaderboard(tuner)
-    write_leaderboard_csv(rows, output_dir / "leaderboard.csv")
-    plots.plot_search(rows, output_dir / "search.png", objective="val_accuracy")
-    if verbose:
-        print(format_leaderboard(rows))
-    completed = [row for row in rows if row["rank"] is not None]
-    if not completed:
-        raise SearchFailedError(
-            f"No trial of the search in {output_dir / 'tuner' / project_name} completed; see "
-            f"{output_dir / 'leaderboard.csv'} for the reasons (e.g. every model over the budget)."
-        )
-    best_row = completed[0]
-    best_model = tuner.get_best_models(1)[0]
-    test = evaluate_model(best_model, x_test, y_test)
-    artifacts.save_model(best_model, output_dir / "best_model.keras")
-    summary = {
-        "trial_id": best_row["trial_id"],
-        "hyperparameters": tuner.get_best_hyperparameters(1)[0].values,
-        "changed_hyperparameters": best_row["changed_hyperparameters"],
-        "val_accuracy": best_row["val_accuracy"],
-        "test_accuracy": test["accuracy"],
-        "test_loss": test["loss"],
-        "parameters": best_model.count_params(),
-        "epochs": best_row["epochs"],
-        "search": {
-            "kind": kind,
-            "max_trials": max_trials,
-            "epochs": epochs,
-            "executions_per_trial": executions_per_trial,
-            "seed": seed,
-            "max_params": max_params,
-            "fixed": fixed or {},
-            "trials": len(rows),
-            "completed_trials": len(completed),
-        },
-    }
-    artifacts.write_json(output_dir / "best_hyperparameters.json", summary)
-    if verbose:
-        print(format_summary(summary, output_dir))
-    return summary
+        rows = leaderboard(tuner)
+        write_leaderboard_csv(rows, output_dir / "leaderboard.csv")
+        plots.plot_search(rows, output_dir / "search.png", objective="val_accuracy")
+        if verbose:
+            print(format_leaderboard(rows))
+        completed = [row for row in rows if row["rank"] is not None]
+        if not completed:
+            raise SearchFailedError(
+                f"No trial of the search in {output_dir / 'tuner' / project_name} completed; see "
+                f"{output_dir / 'leaderboard.csv'} for the reasons (e.g. every model over the "
+                "budget)."
+            )
+        best_row = completed[0]
+        best_model = tuner.get_best_models(1)[0]
+        test = evaluate_model(best_model, x_test, y_test)
+        artifacts.save_model(best_model, output_dir / "best_model.keras")
+        summary = {
+            "trial_id": best_row["trial_id"],
+            "hyperparameters": tuner.get_best_hyperparameters(1)[0].values,
+            "changed_hyperparameters": best_row["changed_hyperparameters"],
+            "val_accuracy": best_row["val_accuracy"],
+            "test_accuracy": test["accuracy"],
+            "test_loss": test["loss"],
+            "parameters": best_model.count_params(),
+            "epochs": best_row["epochs"],
+            "search": {
+                "kind": kind,
+                "max_trials": max_trials,
+                "epochs": epochs,
+                "executions_per_trial": executions_per_trial,
+                "seed": seed,
+                "max_params": max_params,
+                "fixed": fixed or {},
+                "trials": len(rows),
+                "completed_trials": len(completed),
+            },
+        }
+        artifacts.write_json(output_dir / "best_hyperparameters.json", summary)
+        if verbose:
+            print(format_summary(summary, output_dir))
+        return summary
 
 
 def format_summary(summary: dict, output_dir: str | os.PathLike) -> str:
