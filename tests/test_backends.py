@@ -19,6 +19,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from cli_helpers import run_cli
 from idx_helpers import make_dataset, write_dataset
 
 import lenet_blocks as lb
@@ -258,14 +259,10 @@ def test_cli_train_resumes_and_finishes_on_backend(backend, tmp_path):
     )
     assert killed.returncode == -9, killed.stderr[-4000:]
     assert (run / "checkpoint" / "epoch-0001.weights.h5").exists()
-    result = subprocess.run(
-        [python, "-m", "lenet_blocks", "train", "--preset", "lenet5_1998", "--data-dir",
-         str(data_dir), "--output", str(run), "--epochs", "2", "--batch-size", "8",
-         "--verbose", "2"],
-        capture_output=True,
-        text=True,
-        env=backend_env(backend),
-        timeout=SUBPROCESS_TIMEOUT,
+    result = run_cli(
+        "train", "--preset", "lenet5_1998", "--data-dir", data_dir, "--output", run,
+        "--epochs", "2", "--batch-size", "8", "--verbose", "2",
+        python=python, env=backend_env(backend), timeout=SUBPROCESS_TIMEOUT,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-4000:]
     assert "after epoch 1." in result.stdout and "Epoch 2/2" in result.stdout

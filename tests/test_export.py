@@ -8,6 +8,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+from cli_helpers import run_cli
 from idx_helpers import make_dataset, write_dataset
 
 from lenet_blocks import build_lenet, cli
@@ -247,13 +248,9 @@ def cli_inputs(tmp_path_factory):
 
 def test_cli_exports_tflite_and_prints_report(tmp_path, cli_inputs):
     root, data_dir = cli_inputs
-    result = subprocess.run(
-        [
-            sys.executable, "-m", "lenet_blocks", "export", root / "model.keras",
-            "--format", "tflite", "--output", tmp_path / "lenet.tflite",
-            "--data-dir", data_dir, "--report", tmp_path / "report.json",
-        ],
-        capture_output=True, text=True, timeout=300,
+    result = run_cli(
+        "export", root / "model.keras", "--format", "tflite", "--output", tmp_path / "lenet.tflite",
+        "--data-dir", data_dir, "--report", tmp_path / "report.json", timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert f"exported tflite to {tmp_path / 'lenet.tflite'}" in result.stdout

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from cli_helpers import run_cli
 from idx_helpers import make_dataset, write_dataset
 
 KILL_IN_SECOND_TRIAL = """
@@ -33,12 +34,7 @@ def data_dir(tmp_path_factory):
 
 
 def tune(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "lenet_blocks", "tune", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_cli("tune", *args)
 
 
 def read_leaderboard(path):
