@@ -19,13 +19,27 @@ __version__ = "0.1.0"
 # Public name -> the module that defines it.
 _PUBLIC_NAMES = {
     "build_lenet": "lenet_blocks.builder",
+    "decode_predictions": "lenet_blocks.inference",
+    "preprocess_input": "lenet_blocks.inference",
+    "pretrained_presets": "lenet_blocks.pretrained",
     "get_preset": "lenet_blocks.presets",
     "list_presets": "lenet_blocks.presets",
     "load_model": "lenet_blocks.saving",
     "shape_walk": "lenet_blocks.inspection",
 }
 # Submodules reachable as attributes after a plain `import lenet_blocks`.
-_LAZY_SUBMODULES = ("datasets", "export", "layers", "pipeline", "search", "training", "tuning")
+_LAZY_SUBMODULES = (
+    "datasets",
+    "export",
+    "inference",
+    "layers",
+    "pipeline",
+    "prediction",
+    "pretrained",
+    "search",
+    "training",
+    "tuning",
+)
 
 
 def __getattr__(name: str):
