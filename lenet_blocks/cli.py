@@ -265,6 +265,22 @@ def add_preset_arguments(command: argparse.ArgumentParser) -> None:
         "--weights",
         help="with --preset: 'fashion_mnist' (default) or a .weights.h5 file",
     )
+    command.add_argument(
+        "--class-names",
+        metavar="NAME,NAME,...",
+        help="names of the model's classes, comma-separated (default: the names the model "
+        "carries, else Fashion-MNIST's for evaluate and the class indices for predict)",
+    )
+
+
+def parse_class_names(text: str | None) -> tuple[str, ...] | None:
+    """`"cat,dog"` -> `("cat", "dog")`; `None` stays `None`.
+
+    Example:
+    >>> parse_class_names("cat, dog")
+    ('cat', 'dog')
+    """
+    return None if text is None else tuple(name.strip() for name in text.split(","))
 
 
 def command_model(path: str | None, args: argparse.Namespace):
@@ -306,13 +322,15 @@ def run_presets(args: argparse.Namespace) -> None:
 def run_evaluate(args: argparse.Namespace) -> None:
     from lenet_blocks import artifacts
     from lenet_blocks.datasets import FASHION_MNIST_CLASS_NAMES, load_fashion_mnist
+    from lenet_blocks.inference import head_classes, model_class_names
     from lenet_blocks.training import evaluate_model
 
     model = command_model(args.model, args)
     _, (x_test, y_test) = load_fashion_mnist(args.data_dir)
-    results = evaluate_model(
-        model, x_test, y_test, batch_size=args.batch_size, class_names=FASHION_MNIST_CLASS_NAMES
-    )
+    names = parse_class_names(args.class_names) or model_class_names(model)
+    if names is None and head_classes(model) == len(FASHION_MNIST_CLASS_NAMES):
+        names = FASHION_MNIST_CLASS_NAMES  # the data set evaluate reads
+    results = evaluate_model(model, x_test, y_test, batch_size=args.batch_size, class_names=names)
     print(f"test loss {results['loss']:.4f}  test accuracy {results['accuracy']:.4f}")
     for name, accuracy in results["per_class_accuracy"].items():
         print(f"  {name:<12} " + ("no samples" if accuracy is None else f"{accuracy:.4f}"))
@@ -329,7 +347,8 @@ def run_predict(args: argparse.Namespace) -> None:
             f"`predict` needs image files after the model. Received: {' '.join(args.paths)}"
         )
     model = command_model(path, args)
-    print(format_predictions(predict_files(model, images, top_k=args.top_k)))
+    names = parse_class_names(args.class_names)
+    print(format_predictions(predict_files(model, images, top_k=args.top_k, class_names=names)))
 
 
 def run_tune(args: argparse.Namespace) -> None:

@@ -76,8 +76,8 @@ def build_compiled_model(
     head carries them).
 
     Example:
-    >>> build_compiled_model(RunSettings()).optimizer.name
-    'sgd'
+    >>> type(build_compiled_model(RunSettings()).optimizer).__name__
+    'SGD'
     """
     overrides = dict(settings.model_overrides)
     if class_names is not None:
@@ -133,8 +133,8 @@ def evaluate_model(
         model: a `keras.Model` with a classification head.
         images, labels: the labelled set (uint8 images, integer labels).
         batch_size: int. Evaluation batch size.
-        class_names: the data set's class names; the model's own (`model_class_names`) come
-            first, and classes without a name are reported by index.
+        class_names: names of the model's classes; default: the model's own
+            (`model_class_names`), else the class indices.
 
     Raises:
         ValueError: a headless model, or labels the model's head has no class for (the
@@ -154,9 +154,14 @@ def evaluate_model(
             f"classes) but the model's head has {classes} classes; evaluate it on data with "
             f"labels 0-{classes - 1}, or build the model with classes={int(labels.max()) + 1}."
         )
-    names = model_class_names(model) or class_names
-    if names is None or len(names) != classes:
+    names = class_names if class_names is not None else model_class_names(model)
+    if names is None:
         names = tuple(str(index) for index in range(classes))
+    elif len(names) != classes:
+        raise ValueError(
+            f"`class_names` must name the model's {classes} classes. "
+            f"Received: {len(names)} class names"
+        )
     if not model.compiled:
         loss, metrics = loss_and_metrics(model)
         model.compile(loss=loss, metrics=metrics)

@@ -154,3 +154,16 @@ def test_evaluate_works_for_free_sizes_and_every_output(preset):
     results = evaluate_model(model, images, labels)
     assert sorted(results["per_class_accuracy"]) == ["0", "1", "2", "3"]
     assert 0.0 <= results["accuracy"] <= 1.0
+
+
+def test_class_names_flag_overrides(tmp_path, capsys):
+    from lenet_blocks import cli
+
+    lb.build_lenet("d2l", classes=3).save(tmp_path / "m.keras")
+    np.save(tmp_path / "x.npy", np.zeros((1, 28, 28), "uint8"))
+    argv = ["predict", str(tmp_path / "m.keras"), str(tmp_path / "x.npy"), "--top-k", "3"]
+    assert cli.main([*argv, "--class-names", "cat,dog,bird"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert all(name in line for name in ("cat", "dog", "bird"))
+    assert cli.main([*argv, "--class-names", "cat,dog"]) == 2
+    assert "`class_names` must name the 3 classes" in capsys.readouterr().err

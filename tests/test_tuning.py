@@ -682,3 +682,14 @@ def test_tuners_silence_keras_tuners_stray_print(tmp_path, capsys):
     proto = conditions.Parent("optimizer", ["sgd"]).to_proto()
     assert proto.parent.name == "optimizer"
     assert capsys.readouterr().out == ""
+
+
+def test_bayesian_without_its_extra_says_how_to_install_it(monkeypatch, tmp_path):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "sklearn" else find_spec(name)
+    )
+    with pytest.raises(ValueError, match=r"needs sklearn: pip install 'lenet_blocks\[bayesian\]'"):
+        make_tuner("bayesian", HyperLeNet(), tmp_path, "p", max_trials=1)

@@ -50,13 +50,18 @@ from lenet_blocks.export.formats import (
 )
 from lenet_blocks.export.report import format_report
 from lenet_blocks.export.runners import run_exported
-from lenet_blocks.export.verify import DEFAULT_MAX_ACCURACY_DROP, DEFAULT_TOLERANCE
+from lenet_blocks.export.verify import (
+    DEFAULT_MAX_ACCURACY_DROP,
+    DEFAULT_TOLERANCE,
+    DEFAULT_VERIFICATION_SAMPLES,
+)
 from lenet_blocks.validation import is_number, is_positive_int
 
 __all__ = [
     "DEFAULT_CALIBRATION_SAMPLES",
     "DEFAULT_MAX_ACCURACY_DROP",
     "DEFAULT_TOLERANCE",
+    "DEFAULT_VERIFICATION_SAMPLES",
     "FORMATS",
     "INPUT_NAME",
     "ONNX_OPSET",

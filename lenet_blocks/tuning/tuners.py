@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import keras_tuner
@@ -107,9 +108,20 @@ def make_tuner(
     if kind == "random":
         return keras_tuner.RandomSearch(max_trials=max_trials, **common)
     if kind == "bayesian":
+        _check_bayesian_extra()
         return keras_tuner.BayesianOptimization(max_trials=max_trials, **common)
     tuner = keras_tuner.Hyperband(max_epochs=max_epochs, **common)
     # Hyperband has no `max_trials` argument, but its oracle honours the attribute (it is not
     # part of the saved state, so it is set again on every resume).
     tuner.oracle.max_trials = max_trials
     return tuner
+
+
+def _check_bayesian_extra() -> None:
+    """keras-tuner's Bayesian oracle needs SciPy and scikit-learn: the `bayesian` extra."""
+    missing = [name for name in ("scipy", "sklearn") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ValueError(
+            f"`kind='bayesian'` needs {' and '.join(missing)}: "
+            "pip install 'lenet_blocks[bayesian]'. Received: kind='bayesian'"
+        )
