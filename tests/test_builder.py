@@ -1,13 +1,11 @@
 """Tests of `build_lenet`: reference parity, presets, shapes (Hypothesis) and argument errors."""
 
-import subprocess
-import sys
-
 import keras
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from idx_helpers import MEMORY_CAP_AVAILABLE, run_memory_capped
 
 import lenet_blocks as lb
 from lenet_blocks.builder import minimum_input_size
@@ -280,27 +278,21 @@ def test_nonsense_argument_forms_are_refused(kwargs, argument):
         lb.build_lenet(**kwargs)
 
 
-MEMORY_CAPPED_BUILD = """
-import resource, sys
-resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
-import lenet_blocks as lb
+# A control build of the notebook's LeNet first: the cap leaves room for a real model.
+CAPPED_BUILD = """
+lb.build_lenet()
+value = int(sys.argv[2])
 try:
-    lb.build_lenet(**{sys.argv[1]: int(sys.argv[2])})
+    lb.build_lenet(**{sys.argv[1]: (value,) if sys.argv[1] == "units" else value})
 except ValueError as error:
     print("REFUSED", error)
 """
 
 
+@pytest.mark.skipif(not MEMORY_CAP_AVAILABLE, reason="needs Linux' RLIMIT_AS")
 @pytest.mark.parametrize("argument", ["classes", "units"])
 def test_absurd_model_sizes_are_refused_in_bounded_memory(argument):
-    script = MEMORY_CAPPED_BUILD
-    if argument == "units":  # a sequence argument: one absurd hidden layer
-        script = script.replace("int(sys.argv[2])", "(int(sys.argv[2]),)")
-    result = subprocess.run(
-        [sys.executable, "-c", script, argument, str(10**9)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    imports = "import sys\nimport lenet_blocks as lb\nlb.build_lenet"
+    result = run_memory_capped(imports, CAPPED_BUILD, argument, str(10**9), headroom=2**30)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "REFUSED" in result.stdout and "LENET_BLOCKS_MAX_PARAMS" in result.stdout
