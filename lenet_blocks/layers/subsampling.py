@@ -70,6 +70,7 @@ class Subsampling(keras.layers.Layer):
                     f"Layer {self.name!r} (Subsampling) needs inputs of at least "
                     f"{self.pool_size} rows and columns. Received: input_shape={tuple(input_shape)}"
                 )
+        arguments.check_weights_fit(self, 2 * channels)
         self.coefficient = self.add_weight(
             shape=(channels,), initializer=self.coefficient_initializer, name="coefficient"
         )
