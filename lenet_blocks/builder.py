@@ -288,19 +288,11 @@ def _build(
     x = image_input
     if include_rescaling:
         x = keras.layers.Rescaling(1.0 / 255, name="rescaling")(x)
-    for index, (width, size, pad) in enumerate(
-        zip(filters, kernel_sizes, paddings, strict=True), start=1
-    ):
-        x = ConvBlock(
-            filters=width,
-            kernel_size=size,
-            padding=pad,
-            activation=activation,
-            pooling=block_pooling,
-            pool_size=pool_size,
-            batch_norm=batch_norm,
-            name=f"block{index}",
-        )(x)
+    shared = {"activation": activation, "pooling": block_pooling, "pool_size": pool_size}
+    per_block = zip(filters, kernel_sizes, paddings, strict=True)
+    for index, (width, size, pad) in enumerate(per_block, start=1):
+        block = ConvBlock(width, size, pad, batch_norm=batch_norm, name=f"block{index}", **shared)
+        x = block(x)
     if pooling is not None:
         x = GLOBAL_POOLING_LAYERS[pooling](name=f"global_{pooling}_pool")(x)
     if include_top:

@@ -489,13 +489,11 @@ def test_subsampling_has_two_parameters_per_map():
 
 
 @given(
-    height=st.integers(1, 20),
-    width=st.integers(1, 20),
-    channels=st.integers(1, 6),
-    pool_height=st.integers(1, 4),
-    pool_width=st.integers(1, 4),
+    image=st.tuples(st.integers(1, 20), st.integers(1, 20), st.integers(1, 6)),
+    pool=st.tuples(st.integers(1, 4), st.integers(1, 4)),
 )
-def test_subsampling_shapes_agree(height, width, channels, pool_height, pool_width):
+def test_subsampling_shapes_agree(image, pool):
+    (height, width, channels), (pool_height, pool_width) = image, pool
     if height < pool_height or width < pool_width:
         return
     layer = Subsampling((pool_height, pool_width))
