@@ -7,8 +7,8 @@ records (`weights/records/PRESET.json`, the runs' `metrics.json`) lie beside it.
 written by `scripts/build_pretrained_weights.py`; docs/pretrained.md has the table.
 
 Example:
->>> "fashion_mnist" in pretrained_presets().get("notebook", {"fashion_mnist": None})
-True
+>>> sorted(pretrained_presets()["notebook"])
+['fashion_mnist']
 """
 
 from __future__ import annotations

@@ -112,7 +112,15 @@ def run_memory_capped(
     status) instead of swapping. `args` become `sys.argv[1:]`.
     """
     script = "\n".join((imports, _MEMORY_CAP.format(headroom=headroom), code))
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    # The checks under test are the package's, the same on every backend; the child runs them
+    # on TensorFlow (installed beside every backend), as XLA's CPU client reserves more address
+    # space than a tight cap leaves once it starts computing.
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "tensorflow",
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+    }
     return subprocess.run(
         [sys.executable, "-c", script, *args], capture_output=True, text=True, env=env, timeout=120
     )

@@ -10,9 +10,9 @@ import pytest
 
 import lenet_blocks as lb
 from lenet_blocks import cli, pretrained
+from lenet_blocks.datasets import DEBIAN_DATA_DIR
 
 SHIPPED = pretrained.pretrained_presets()
-DEBIAN_DATA = "/usr/share/datasets/fashion-mnist"
 
 
 @pytest.fixture
@@ -105,7 +105,11 @@ def test_pooling_none_given_means_none():
     assert not [layer for layer in model.layers if layer.name.startswith("global_")]
 
 
-@pytest.mark.skipif(not SHIPPED, reason="no weights shipped in this checkout")
+def test_the_manifest_lists_every_preset():
+    assert pretrained.MANIFEST_FILE.is_file()
+    assert sorted(SHIPPED) == sorted(lb.list_presets())
+
+
 @pytest.mark.parametrize("preset", lb.list_presets())
 def test_every_preset_ships_checked_small_weights(preset):
     entry = SHIPPED[preset]["fashion_mnist"]
@@ -119,20 +123,18 @@ def test_every_preset_ships_checked_small_weights(preset):
 
 
 @pytest.mark.integration
-@pytest.mark.skipif(not os.path.isdir(DEBIAN_DATA), reason="Fashion-MNIST not installed")
-@pytest.mark.skipif(not SHIPPED, reason="no weights shipped in this checkout")
-@pytest.mark.parametrize("preset", sorted(SHIPPED))
+@pytest.mark.skipif(not os.path.isdir(DEBIAN_DATA_DIR), reason="Fashion-MNIST not installed")
+@pytest.mark.parametrize("preset", lb.list_presets())
 def test_shipped_weights_reproduce_their_test_accuracy(preset):
     from lenet_blocks.datasets import load_fashion_mnist
     from lenet_blocks.training import evaluate_model
 
-    _, (x_test, y_test) = load_fashion_mnist(DEBIAN_DATA)
+    _, (x_test, y_test) = load_fashion_mnist(DEBIAN_DATA_DIR)
     model = lb.build_lenet(preset, weights="fashion_mnist")
     accuracy = evaluate_model(model, x_test, y_test)["accuracy"]
     assert abs(accuracy - SHIPPED[preset]["fashion_mnist"]["test_accuracy"]) <= 0.001
 
 
-@pytest.mark.skipif(not SHIPPED, reason="no weights shipped in this checkout")
 def test_docs_table_is_the_manifest_table():
     docs = (pretrained.WEIGHTS_DIR.parent.parent / "docs" / "pretrained.md").read_text()
     assert pretrained.weights_table() in docs
