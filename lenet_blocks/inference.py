@@ -81,6 +81,21 @@ def model_class_names(model: keras.Model) -> tuple[str, ...] | None:
     return None if names is None else tuple(names)
 
 
+def _as_array(images, what: str) -> np.ndarray:
+    """`images` (an array, a PIL image, a list of images of one shape) as one NumPy array."""
+    if hasattr(images, "getbands"):  # a PIL image
+        return np.asarray(images)
+    if isinstance(images, list | tuple):
+        arrays = [np.asarray(image) for image in images]
+        if not arrays or len({a.shape for a in arrays}) != 1:
+            raise ValueError(
+                f"{what} must be a non-empty list of images of one shape. "
+                f"Received: shapes {[a.shape for a in arrays]}"
+            )
+        return np.stack(arrays)
+    return images if isinstance(images, np.ndarray) else np.asarray(images)
+
+
 def check_images(images, what: str = "`images`") -> np.ndarray:
     """`images` as a 4-D float32 array `(N, H, W, C)`, C in 1, 3, 4; `ValueError` otherwise.
 
@@ -92,17 +107,7 @@ def check_images(images, what: str = "`images`") -> np.ndarray:
     >>> check_images(np.zeros((28, 28), "uint8")).shape
     (1, 28, 28, 1)
     """
-    if hasattr(images, "getbands"):  # a PIL image
-        images = np.asarray(images)
-    elif isinstance(images, list | tuple):
-        arrays = [np.asarray(image) for image in images]
-        if not arrays or len({a.shape for a in arrays}) != 1:
-            raise ValueError(
-                f"{what} must be a non-empty list of images of one shape. "
-                f"Received: shapes {[a.shape for a in arrays]}"
-            )
-        images = np.stack(arrays)
-    array = images if isinstance(images, np.ndarray) else np.asarray(images)
+    array = _as_array(images, what)
     if array.dtype.kind not in "biuf":
         raise ValueError(
             f"{what} must hold real numbers (bool, int or float). "
@@ -150,8 +155,9 @@ def preprocess_input(
     """
     if invert not in ("auto", True, False):
         raise ValueError(f"`invert` must be 'auto', True or False. Received: invert={invert!r}")
-    batch = check_images(images, what)
-    if np.asarray(images).dtype.kind == "f" and batch.max() <= 1.0:
+    source = _as_array(images, what)  # once: a list is stacked, a PIL image decoded, here only
+    batch = check_images(source, what)
+    if source.dtype.kind == "f" and batch.max() <= 1.0:
         warnings.warn(
             f"The values of {what} all lie in [0, 1]; the model expects 0-255 pixels. "
             "Multiply by 255 if they were scaled.",
