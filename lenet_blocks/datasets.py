@@ -1,9 +1,13 @@
-"""Fashion-MNIST loading from local IDX files, with Keras' download as a fallback.
+"""IDX files: bounded reading, and Fashion-MNIST from local copies with Keras' download last.
 
 `load_fashion_mnist()` returns the same arrays as `keras.datasets.fashion_mnist.load_data()`,
 but looks for an existing copy of the four official IDX files first, so it works offline
 (for example with Debian's `dataset-fashion-mnist` package installed), and validates
-every file it reads.
+every file it reads; a full-size file must be the official one (its sha256).
+`load_idx_directory()` reads a directory of the same four files holding any data (any image
+size, any item counts, never checksummed): the user's own set. The other sources (MNIST,
+CIFAR-10, `.npz` archives, image folders) and the one entry point, `load_dataset`, live in
+`lenet_blocks.data_sources`.
 """
 
 import gzip
@@ -33,7 +37,9 @@ __all__ = [
     "candidate_dirs",
     "keras_cache_dir",
     "load_fashion_mnist",
+    "load_idx_directory",
     "read_idx_file",
+    "search_copies",
 ]
 
 FASHION_MNIST_CLASS_NAMES: tuple[str, ...] = (
@@ -66,8 +72,8 @@ FILE_SHA256: dict[str, str] = {
     TEST_LABELS: "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
 }
 
-# Item counts of the official files. A file named like an official one whose header
-# claims this count must be the official file, so it is checksum-verified.
+# Item counts of the official files. Asked for as Fashion-MNIST, a file whose header claims
+# this count must be the official file, so it is checksum-verified.
 _OFFICIAL_ITEM_COUNTS: dict[str, int] = {
     TRAIN_IMAGES: 60000,
     TRAIN_LABELS: 60000,
@@ -80,10 +86,10 @@ DEBIAN_DATA_DIR = "/usr/share/datasets/fashion-mnist"
 # Same origin and cache sub-directory as `keras.datasets.fashion_mnist.load_data()`.
 KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 KERAS_CACHE_SUBDIR = os.path.join("datasets", "fashion-mnist")
+FRESH_COPY = "apt-get install dataset-fashion-mnist, or delete it and let Keras download it"
 
 IdxKind = Literal["images", "labels"]
 
-_IMAGE_SIZE = (28, 28)
 _NUM_CLASSES = len(FASHION_MNIST_CLASS_NAMES)
 _IDX_MAGIC: dict[str, int] = {"images": 0x00000803, "labels": 0x00000801}
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -113,16 +119,21 @@ class DataLocation(NamedTuple):
     source: str
 
 
-def read_idx_file(path: PathLike, kind: IdxKind, max_bytes: int | None = None) -> np.ndarray:
-    """Reads and validates one Fashion-MNIST IDX file, gzip-compressed or raw.
+def read_idx_file(
+    path: PathLike,
+    kind: IdxKind,
+    max_bytes: int | None = None,
+    *,
+    official: tuple[int, str, str] | None = None,
+) -> np.ndarray:
+    """Reads and validates one IDX file of uint8 images or labels, gzip-compressed or raw.
 
     Compression is detected from the content, not the file name. Images must be
-    `uint8` arrays of shape `(n, 28, 28)` (magic `0x00000803`), labels `uint8` arrays
-    of shape `(n,)` (magic `0x00000801`) with values in `0..9`. A file named like an
-    official Fashion-MNIST file (see `FILE_NAMES`, with or without `.gz`) whose header
-    claims the official item count (60000 for `train-*`, 10000 for `t10k-*`) must
-    also match the official decompressed-content sha256 in `FILE_SHA256`; smaller
-    files of the same names (synthetic test sets) are not checksummed.
+    `uint8` arrays of shape `(n, height, width)` (magic `0x00000803`, both sides at least
+    1), labels `uint8` arrays of shape `(n,)` (magic `0x00000801`); label values are
+    checked by the loaders, which know the classes. With `official=(count, sha256, name)`,
+    a file whose header claims `count` items must be that official file: its decompressed
+    content must hash to `sha256` (`load_fashion_mnist` asks this of every file).
 
     Reads are bounded: the header is read first, a header declaring more than
     `max_bytes` is refused before anything else is read, and no more than the declared
@@ -134,6 +145,9 @@ def read_idx_file(path: PathLike, kind: IdxKind, max_bytes: int | None = None) -
         kind: `"images"` or `"labels"`.
         max_bytes: The most decompressed bytes (header included) the file may declare;
             defaults to `MAX_IDX_BYTES` (1 GiB, read at call time).
+        official: `(item count, sha256 of the decompressed content, data set name)` of the
+            official file this one must be when it holds that many items; `None` (the
+            default): no checksum.
 
     Returns:
         A read-only `uint8` NumPy array backed by the decompressed file content.
@@ -143,7 +157,7 @@ def read_idx_file(path: PathLike, kind: IdxKind, max_bytes: int | None = None) -
             (permissions, a directory), or it is not a valid IDX file of that kind (bad
             or truncated gzip stream, wrong magic number, wrong image size, declared
             size over `max_bytes`, byte length not matching the header, checksum
-            mismatch, label out of range). The message names the file.
+            mismatch). The message names the file.
         FileNotFoundError: If the file does not exist.
 
     Example:
@@ -175,11 +189,10 @@ def read_idx_file(path: PathLike, kind: IdxKind, max_bytes: int | None = None) -
         raise
     except OSError as error:
         raise ValueError(f"{path}: cannot read the file ({error.strerror or error}).") from None
-    _verify_checksum(path, (header, payload), num_items=shape[0])
+    if official is not None and official[0] == shape[0]:
+        _verify_checksum(path, (header, payload), *official[1:])
     array = np.frombuffer(payload, dtype=np.uint8).reshape(shape)
     array.flags.writeable = False
-    if kind == "labels":
-        _check_label_range(path, array)
     return array
 
 
@@ -235,37 +248,43 @@ def _parse_header(path: Path, header: bytes, kind: IdxKind) -> tuple[int, ...]:
             f"({len(header)} bytes, need {header_size})."
         )
     shape = struct.unpack_from(f">{ndim}I", header, offset=4)
-    if kind == "images" and shape[1:] != _IMAGE_SIZE:
+    if kind == "images" and min(shape[1:]) < 1:
         raise ValueError(
-            f"{path}: images are {shape[1]}x{shape[2]}, expected {_IMAGE_SIZE[0]}x{_IMAGE_SIZE[1]}."
+            f"{path}: images are {shape[1]}x{shape[2]}, expected both sides of at least 1 pixel."
         )
     return shape
 
 
-def _verify_checksum(path: Path, parts: tuple[bytes, ...], num_items: int) -> None:
+def _verify_checksum(path: Path, parts: tuple[bytes, ...], expected: str, dataset: str) -> None:
     """Checks the sha256 of a file (given as its parts) that claims to be a full official file."""
-    name = path.name.removesuffix(".gz")
-    if _OFFICIAL_ITEM_COUNTS.get(name) != num_items:
-        return
     sha256 = hashlib.sha256()
     for part in parts:
         sha256.update(part)
     digest = sha256.hexdigest()
-    if digest != FILE_SHA256[name]:
+    if digest != expected:
         raise ValueError(
-            f"{path}: sha256 of the decompressed content is {digest}, expected "
-            f"{FILE_SHA256[name]} for the official {name}. The file is corrupt or not "
-            "the official Fashion-MNIST file; delete it and get a fresh copy."
+            f"{path}: sha256 of the decompressed content is {digest}, expected {expected} for "
+            f"the official {dataset} file of that size. The file is corrupt or not the "
+            f"official one: delete it and get a fresh copy ({FRESH_COPY}), or, if it is a data "
+            "set of your own, pass its directory as the data set (`--dataset DIR`, "
+            "`dataset=DIR`) instead of asking for the named set."
         )
 
 
-def _check_label_range(path: Path, labels: np.ndarray) -> None:
-    """Checks that every label is a valid class index."""
-    bad = np.flatnonzero(labels >= _NUM_CLASSES)
+def check_label_range(path: PathLike, labels: np.ndarray, classes: int) -> None:
+    """Checks that every label is a class index below `classes`; the error names the file.
+
+    Example:
+    >>> check_label_range("labels.gz", np.array([0, 10], "uint8"), 10)
+    Traceback (most recent call last):
+    ...
+    ValueError: labels.gz: label 10 at index 1 is out of range 0-9 (1 bad labels in total).
+    """
+    bad = np.flatnonzero(labels >= classes)
     if bad.size:
         raise ValueError(
             f"{path}: label {labels[bad[0]]} at index {bad[0]} is out of range "
-            f"0-{_NUM_CLASSES - 1} ({bad.size} bad labels in total)."
+            f"0-{classes - 1} ({bad.size} bad labels in total)."
         )
 
 
@@ -359,26 +378,61 @@ def load_fashion_mnist(
     >>> FASHION_MNIST_CLASS_NAMES[9]
     'Ankle boot'
     """
+
+    def find(directory: Path):
+        paths = _find_copy(directory)
+        complete = len(paths) == len(FILE_NAMES)
+        return (paths, "") if complete else (None, _describe_gap(directory, paths))
+
+    return search_copies(
+        candidate_dirs(data_dir),
+        find,
+        lambda paths: _load_copy(paths, official=True),
+        _download_to_keras_cache,
+        download_line=f"download from {KERAS_ORIGIN} into {keras_cache_dir()}",
+        may_download=data_dir is None and download,
+        data_dir_given=data_dir is not None,
+        not_found=_not_found_message,
+    )
+
+
+def search_copies(
+    locations, find, read, fetch, *, download_line, may_download, data_dir_given, not_found
+):
+    """The first local copy in `locations`, read; else what `fetch` downloads, read.
+
+    The one search of every named data set (`lenet_blocks.data_sources` uses it too).
+
+    Args:
+        locations: `DataLocation`s, in search order.
+        find: `directory -> (found, why not)`: what `read` takes, or `None` and the reason.
+        read: reads and checks what `find` (or `fetch`) gave.
+        fetch: the download; it may raise any exception (Keras' fetch raises a bare one).
+        download_line: how the report names the download.
+        may_download: whether to try `fetch`; data_dir_given: why not, if not.
+        not_found: `report lines -> DatasetNotFoundError message`.
+
+    Raises:
+        DatasetNotFoundError: no copy found and none downloaded; the message lists each place.
+    """
     report = []
-    for location in candidate_dirs(data_dir):
-        paths = _find_copy(location.path)
-        if len(paths) == len(FILE_NAMES):
-            return _load_copy(paths)
-        report.append(f"{location.path} ({location.source}): {_describe_gap(location, paths)}")
-    download_line = f"download from {KERAS_ORIGIN} into {keras_cache_dir()}"
-    if data_dir is not None:
+    for location in locations:
+        found, gap = find(location.path)
+        if found is not None:
+            return read(found)
+        report.append(f"{location.path} ({location.source}): {gap}")
+    if data_dir_given:
         report.append(f"{download_line}: not attempted because data_dir was given")
-    elif not download:
+    elif not may_download:
         report.append(f"{download_line}: disabled (download=False)")
     else:
         try:
-            paths = _download_to_keras_cache()
-        # `keras.utils.get_file` raises a bare `Exception` on fetch failures.
+            fetched = fetch()
         except Exception as error:
             report.append(f"{download_line}: failed ({type(error).__name__}: {error})")
         else:
-            return _load_copy(paths)
-    raise DatasetNotFoundError(_not_found_message(report)) from None
+            return read(fetched)
+    raise DatasetNotFoundError(not_found(report)) from None
 
 
 def _find_copy(directory: Path) -> dict[str, Path]:
@@ -392,9 +446,9 @@ def _find_copy(directory: Path) -> dict[str, Path]:
     return found
 
 
-def _describe_gap(location: DataLocation, found: dict[str, Path]) -> str:
-    """Says why `location` does not hold a complete copy."""
-    if not location.path.is_dir():
+def _describe_gap(directory: Path, found: dict[str, Path]) -> str:
+    """Says why `directory` does not hold a complete copy."""
+    if not directory.is_dir():
         return "no such directory"
     missing = [f"{name}[.gz]" for name in FILE_NAMES if name not in found]
     return "missing " + ", ".join(missing)
@@ -418,21 +472,74 @@ def _download_to_keras_cache() -> dict[str, Path]:
     return paths
 
 
-def _load_copy(
-    paths: dict[str, Path],
+def load_idx_directory(
+    directory: PathLike,
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """Reads and validates the train and test splits from the four file paths."""
-    train = _load_split(paths[TRAIN_IMAGES], paths[TRAIN_LABELS])
-    test = _load_split(paths[TEST_IMAGES], paths[TEST_LABELS])
+    """Reads a directory of the four IDX files in `FILE_NAMES` holding a data set of one's own.
+
+    Any image size and any item counts; no checksum (the files are the user's data, even
+    with the official item counts). Label values are checked by `lenet_blocks.data_sources`.
+
+    Args:
+        directory: The directory holding the files (each as `NAME.gz` or `NAME`).
+
+    Returns:
+        `((x_train, y_train), (x_test, y_test))` as read-only `uint8` arrays.
+
+    Raises:
+        FileNotFoundError: If a file is missing (the message names them).
+        ValueError: If a file is invalid (see `read_idx_file()`), a split holds no images,
+            or the image and label counts of a split differ.
+
+    Example:
+    >>> import tempfile
+    >>> load_idx_directory(tempfile.mkdtemp())
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: ...: missing train-images-idx3-ubyte[.gz], ...
+    """
+    directory = Path(directory)
+    paths = _find_copy(directory)
+    if len(paths) != len(FILE_NAMES):
+        raise FileNotFoundError(f"{directory}: {_describe_gap(directory, paths)}")
+    return _load_copy(paths, official=False)
+
+
+def _load_copy(
+    paths: dict[str, Path], official: bool
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Reads and validates the train and test splits from the four file paths.
+
+    `official`: the files are asked for as Fashion-MNIST: full-size files are checksummed and
+    the labels must name its ten classes.
+    """
+    train = _load_split(paths[TRAIN_IMAGES], paths[TRAIN_LABELS], official)
+    test = _load_split(paths[TEST_IMAGES], paths[TEST_LABELS], official)
     return train, test
 
 
-def _load_split(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _load_split(
+    images_path: Path, labels_path: Path, official: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """Reads one split and checks that it has images, and as many labels as images."""
-    images = read_idx_file(images_path, "images")
+
+    def known(path: Path) -> tuple[int, str, str] | None:
+        name = path.name.removesuffix(".gz")
+        return (
+            (_OFFICIAL_ITEM_COUNTS[name], FILE_SHA256[name], "Fashion-MNIST") if official else None
+        )
+
+    images = read_idx_file(images_path, "images", official=known(images_path))
     if len(images) == 0:
         raise ValueError(f"{images_path} holds no images; a split needs at least one image.")
-    labels = read_idx_file(labels_path, "labels")
+    if official and images.shape[1:] != (28, 28):
+        raise ValueError(
+            f"{images_path}: images are {images.shape[1]}x{images.shape[2]}, expected 28x28 for "
+            "Fashion-MNIST (a set of your own: pass its directory as the data set instead)."
+        )
+    labels = read_idx_file(labels_path, "labels", official=known(labels_path))
+    if official:
+        check_label_range(labels_path, labels, _NUM_CLASSES)
     if len(images) != len(labels):
         raise ValueError(
             f"{images_path} holds {len(images)} images but {labels_path} holds "

@@ -270,10 +270,21 @@ def test_wrong_magic_rejected(tmp_path):
     assert "bad magic number 0x00000801, expected 0x00000803" in read_error(path, "images")
 
 
-def test_wrong_image_size_rejected(tmp_path):
-    path = write_idx(tmp_path / "images.gz", np.zeros((2, 27, 28), np.uint8))
+def test_images_of_any_size_are_read_but_not_empty_ones(tmp_path):
+    images = np.arange(2 * 5 * 7, dtype=np.uint8).reshape(2, 5, 7)
+    path = write_idx(tmp_path / "images.gz", images)
+    np.testing.assert_array_equal(read_idx_file(path, "images"), images, strict=True)
 
-    assert "images are 27x28, expected 28x28" in read_error(path, "images")
+    empty = write_idx(tmp_path / "empty.gz", np.zeros((2, 0, 28), np.uint8))
+    assert "images are 0x28, expected both sides of at least 1 pixel" in read_error(empty, "images")
+
+
+def test_fashion_mnist_needs_28x28_images(tmp_path):
+    (x_train, y_train), test = make_dataset()
+    write_dataset(tmp_path / "data", ((x_train[:, :27], y_train), test))
+
+    with pytest.raises(ValueError, match="images are 27x28, expected 28x28 for Fashion-MNIST"):
+        load_fashion_mnist(tmp_path / "data", download=False)
 
 
 def test_header_too_short_rejected(tmp_path):
@@ -308,9 +319,12 @@ def test_truncated_gzip_stream_rejected(tmp_path):
 
 
 def test_label_out_of_range_rejected(tmp_path):
-    path = write_idx(tmp_path / "labels.gz", np.array([0, 9, 10, 3], np.uint8))
+    (x_train, _), test = make_dataset(num_train=4)
+    write_dataset(tmp_path / "data", ((x_train, np.array([0, 9, 10, 3], np.uint8)), test))
 
-    assert "label 10 at index 2 is out of range 0-9" in read_error(path, "labels")
+    with pytest.raises(ValueError, match="label 10 at index 2 is out of range 0-9") as info:
+        load_fashion_mnist(tmp_path / "data", download=False)
+    assert TRAIN_LABELS in str(info.value)
 
 
 def test_count_mismatch_between_images_and_labels_rejected(tmp_path):
@@ -321,17 +335,24 @@ def test_count_mismatch_between_images_and_labels_rejected(tmp_path):
         load_fashion_mnist(tmp_path / "data", download=False)
 
 
-def test_full_size_official_file_with_wrong_content_fails_checksum(tmp_path):
+def test_file_with_the_official_count_and_other_content_fails_the_checksum_asked(tmp_path):
     path = write_idx(tmp_path / f"{TEST_LABELS}.gz", np.zeros(10000, np.uint8))
+    official = (10000, datasets.FILE_SHA256[TEST_LABELS], "Fashion-MNIST")
 
-    assert "sha256" in read_error(path, "labels")
+    with pytest.raises(ValueError, match="sha256") as info:
+        read_idx_file(path, "labels", official=official)
+    assert "get a fresh copy" in str(info.value) and str(path) in str(info.value)
+    assert len(read_idx_file(path, "labels")) == 10000  # no checksum unless asked
 
 
-def test_small_file_with_official_name_is_not_checksummed(tmp_path):
+def test_small_file_is_not_checksummed_even_as_fashion_mnist(tmp_path):
     labels = np.zeros(9999, np.uint8)
     path = write_idx(tmp_path / f"{TEST_LABELS}.gz", labels)
+    official = (10000, datasets.FILE_SHA256[TEST_LABELS], "Fashion-MNIST")
 
-    np.testing.assert_array_equal(read_idx_file(path, "labels"), labels, strict=True)
+    np.testing.assert_array_equal(
+        read_idx_file(path, "labels", official=official), labels, strict=True
+    )
 
 
 def test_empty_split_rejected(tmp_path):

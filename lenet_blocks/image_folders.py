@@ -1,0 +1,293 @@
+"""Image-folder data sets: one subfolder per class of PNG/JPEG files, read by Keras.
+
+`scan_image_folder` checks the whole tree before anything trains (every file is opened and
+verified by PIL, no pixel array is kept) and settles the images' shape; `folder_datasets` then
+reads it with `keras.utils.image_dataset_from_directory`, which decodes the files batch by
+batch at every epoch: nothing is cached in memory.
+
+Layouts: `ROOT/CLASS/*.png` (a validation split is drawn from it, seeded), or `ROOT/train/CLASS/`
+with `ROOT/test/CLASS/` (the test split; its class folders must be the training ones).
+Resize rule: without `image_size` every image must have the size of the first one (in sorted
+order); with `image_size=(height, width)` each is resized to it (bilinear, aspect ratio not kept,
+Keras' default). Channels: grayscale when every image is (PIL modes `1`, `L`, `LA`, `I`,
+`I;16`), else RGB (alpha dropped); `color_mode=` decides instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "ImageFolder",
+    "evaluation_dataset",
+    "folder_datasets",
+    "is_split_tree",
+    "scan_image_folder",
+]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+COLOR_MODES = ("grayscale", "rgb")
+_GRAY_MODES = ("1", "L", "LA", "I", "I;16")
+_FORMATS = ("PNG", "JPEG")
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageFolder:
+    """A checked image-folder tree, ready for `folder_datasets`.
+
+    Attributes:
+        path: the tree as the user gave it.
+        train_dir: the folder of the training class folders (what Keras reads).
+        test_dir: the folder of the test class folders, or `None` (no `test/` part).
+        class_names: the class folder names, sorted (label `i` is `class_names[i]`).
+        image_shape: `(height, width, channels)` of the images Keras yields.
+        train_files, test_files: the numbers of images read.
+        skipped: the files left out (`skip_bad_files=True`), each with its reason.
+    """
+
+    path: Path
+    train_dir: Path
+    test_dir: Path | None
+    class_names: tuple[str, ...]
+    image_shape: tuple[int, int, int]
+    train_files: int
+    test_files: int
+    skipped: tuple[str, ...] = ()
+    # The temporary tree of links to the kept files, when files were skipped: it lives as long
+    # as this object, since Keras reads the files at every epoch.
+    workspace: object = dataclasses.field(default=None, repr=False, compare=False)
+
+    @property
+    def color_mode(self) -> str:
+        return "grayscale" if self.image_shape[-1] == 1 else "rgb"
+
+
+def is_split_tree(path: Path) -> bool:
+    """Whether `path` has `train/` and `test/` parts rather than class folders."""
+    return (path / "train").is_dir() and (path / "test").is_dir()
+
+
+def scan_image_folder(
+    path: str | os.PathLike,
+    *,
+    image_size: tuple[int, int] | None = None,
+    color_mode: str | None = None,
+    skip_bad_files: bool = False,
+) -> ImageFolder:
+    """Checks an image-folder tree and settles the shape of its images (see the module docs).
+
+    Args:
+        path: the tree: class folders, or `train/` and `test/` parts holding them.
+        image_size: `(height, width)` to resize every image to; `None`: they must agree.
+        color_mode: `"grayscale"`, `"rgb"`, or `None` (from the images).
+        skip_bad_files: leave unreadable and non-PNG/JPEG files out (they are counted in
+            `skipped`) instead of refusing the tree. Hidden files (`.name`) are always ignored.
+
+    Raises:
+        FileNotFoundError: `path` is no directory.
+        ValueError: one line naming the file or folder: a file that is not a readable PNG/JPEG
+            image, an empty class folder, fewer than two classes, images of different sizes
+            without `image_size`, a test part whose classes differ, a bad argument.
+
+    Example:
+    >>> import pathlib, tempfile
+    >>> from PIL import Image
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ("cat", "dog"):
+    ...     (root / name).mkdir()
+    ...     Image.new("L", (12, 10)).save(root / name / "1.png")
+    >>> folder = scan_image_folder(root)
+    >>> folder.class_names, folder.image_shape
+    (('cat', 'dog'), (10, 12, 1))
+    """
+    if color_mode is not None and color_mode not in COLOR_MODES:
+        raise ValueError(
+            f"`color_mode` must be one of {COLOR_MODES} or None. "
+            f"Received: color_mode={color_mode!r}"
+        )
+    if image_size is not None:
+        image_size = tuple(image_size)
+        if len(image_size) != 2 or not all(
+            isinstance(side, int) and side > 0 for side in image_size
+        ):
+            raise ValueError(
+                "`image_size` must be (height, width), two positive ints. "
+                f"Received: image_size={image_size!r}"
+            )
+    root = Path(path)
+    if not root.is_dir():
+        raise FileNotFoundError(f"No image folder at {str(root)!r}.")
+    split = is_split_tree(root)
+    train_dir = root / "train" if split else root
+    skipped: list[str] = []
+    train = _class_files(train_dir, skip_bad_files, skipped)
+    test = _class_files(root / "test", skip_bad_files, skipped) if split else None
+    if test is not None and list(test) != list(train):
+        raise ValueError(
+            f"{root / 'test'}: its class folders {list(test)} must be those of "
+            f"{train_dir}: {list(train)}."
+        )
+    everything = [
+        item for files in (train, test or {}) for folder in files.values() for item in folder
+    ]
+    first_path, (first_size, _) = everything[0]
+    if image_size is None:
+        for file, (size, _) in everything:
+            if size != first_size:
+                raise ValueError(
+                    f"{file}: image is {size[1]}x{size[0]} (height x width) but {first_path} is "
+                    f"{first_size[1]}x{first_size[0]}; give `image_size` (--image-size HxW) to "
+                    "resize every image."
+                )
+        image_size = (first_size[1], first_size[0])
+    if color_mode is None:
+        gray = all(mode in _GRAY_MODES for _, (_, mode) in everything)
+        color_mode = "grayscale" if gray else "rgb"
+    workspace = None
+    if skipped:
+        workspace = tempfile.TemporaryDirectory(prefix="lenet-blocks-images-")
+        train_dir = _link_tree(Path(workspace.name) / "train", train)
+        if test is not None:
+            _link_tree(Path(workspace.name) / "test", test)
+    return ImageFolder(
+        path=root,
+        train_dir=train_dir,
+        test_dir=(train_dir.parent / "test" if skipped else root / "test") if split else None,
+        class_names=tuple(train),
+        image_shape=(*image_size, 1 if color_mode == "grayscale" else 3),
+        train_files=sum(len(files) for files in train.values()),
+        test_files=sum(len(files) for files in test.values()) if test else 0,
+        skipped=tuple(skipped),
+        workspace=workspace,
+    )
+
+
+def _class_files(directory: Path, skip: bool, skipped: list[str]) -> dict[str, list]:
+    """`{class name: [(file, ((width, height), mode)), ...]}` of one tree, every file checked."""
+    if not directory.is_dir():
+        raise FileNotFoundError(f"No image folder at {str(directory)!r}.")
+    classes: dict[str, list] = {}
+    for entry in sorted(directory.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if not entry.is_dir():
+            _refuse(entry, "is not in a class folder (one subfolder per class)", skip, skipped)
+            continue
+        files = []
+        for folder, subfolders, names in os.walk(entry):
+            subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+            for name in sorted(names):
+                if not name.startswith("."):
+                    described = _describe(Path(folder, name), skip, skipped)
+                    if described is not None:
+                        files.append((Path(folder, name), described))
+        if not files:
+            raise ValueError(f"{entry}: empty class folder (no PNG/JPEG images).")
+        classes[entry.name] = files
+    if len(classes) < 2:
+        raise ValueError(
+            f"{directory}: a classifier needs at least two class folders. Received: "
+            f"{len(classes)} ({', '.join(classes) or 'none'})."
+        )
+    return classes
+
+
+def _describe(path: Path, skip: bool, skipped: list[str]):
+    """`((width, height), mode)` of a verified PNG/JPEG file, or `None` when it is skipped."""
+    from PIL import Image, UnidentifiedImageError
+
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        return _refuse(path, "is not a PNG/JPEG file (by its name)", skip, skipped)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                described = (image.size, image.mode, image.format)
+                image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        return _refuse(path, f"is not a readable image ({error})", skip, skipped)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return _refuse(path, "declares too many pixels (PIL.Image.MAX_IMAGE_PIXELS)", skip, skipped)
+    if described[2] not in _FORMATS:
+        return _refuse(path, f"is a {described[2]} image, not PNG/JPEG", skip, skipped)
+    return described[:2]
+
+
+def _refuse(path: Path, reason: str, skip: bool, skipped: list[str]) -> None:
+    if not skip:
+        raise ValueError(f"{path}: {reason}; remove it, or skip such files (--skip-bad-files).")
+    skipped.append(f"{path}: {reason}")
+
+
+def _link_tree(target: Path, classes: dict[str, list]) -> Path:
+    """A tree of symbolic links to the kept files, in the layout Keras reads."""
+    for name, files in classes.items():
+        (target / name).mkdir(parents=True)
+        for index, (file, _) in enumerate(files):
+            (target / name / f"{index:08d}{file.suffix.lower()}").symlink_to(file.resolve())
+    return target
+
+
+def folder_datasets(folder: ImageFolder, batch_size: int, validation_split: float, seed: int):
+    """`(train, validation, test)` `tf.data` datasets of float32 0-255 batches and int labels.
+
+    The validation split is the `validation_split` fraction Keras draws from the training
+    files with `seed`; the test split is the `test/` part, else the validation split itself.
+    Training batches are reshuffled at every epoch; the others keep one order.
+
+    Example:
+    >>> import pathlib, tempfile
+    >>> from PIL import Image
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ("cat", "dog"):
+    ...     (root / name).mkdir()
+    ...     for index in range(5):
+    ...         Image.new("L", (8, 8)).save(root / name / f"{index}.png")
+    >>> train, validation, test = folder_datasets(scan_image_folder(root), 4, 0.2, seed=0)
+    >>> [len(list(split.unbatch())) for split in (train, validation, test)]
+    [8, 2, 2]
+    """
+    import keras
+
+    options = {
+        "labels": "inferred",
+        "label_mode": "int",
+        "class_names": list(folder.class_names),
+        "color_mode": folder.color_mode,
+        "batch_size": batch_size,
+        "image_size": folder.image_shape[:2],
+        "seed": seed,
+        "verbose": False,
+    }
+    with contextlib.redirect_stdout(io.StringIO()):  # Keras prints the split's counts
+        train, validation = keras.utils.image_dataset_from_directory(
+            folder.train_dir, validation_split=validation_split, subset="both", **options
+        )
+    if folder.test_dir is None:
+        return train, validation, validation
+    test = keras.utils.image_dataset_from_directory(folder.test_dir, shuffle=False, **options)
+    return train, validation, test
+
+
+def evaluation_dataset(folder: ImageFolder, batch_size: int):
+    """The whole tree (its `test/` part when it has one) as one unshuffled dataset, to evaluate."""
+    import keras
+
+    return keras.utils.image_dataset_from_directory(
+        folder.test_dir or folder.train_dir,
+        labels="inferred",
+        label_mode="int",
+        class_names=list(folder.class_names),
+        color_mode=folder.color_mode,
+        batch_size=batch_size,
+        image_size=folder.image_shape[:2],
+        shuffle=False,
+        verbose=False,
+    )
