@@ -15,7 +15,7 @@ LR_SCHEDULES = ("constant", "cosine")
 AUGMENTATIONS = ("none", "translate", "translate_zoom")
 DISTRIBUTIONS = ("none", "mirrored", "multi-worker")
 TUNER_KINDS = ("random", "bayesian", "hyperband")
-EXPORT_FORMATS = ("savedmodel", "tflite", "onnx")
+EXPORT_FORMATS = ("savedmodel", "tflite", "onnx", "openvino", "keras-hub")
 
 
 def check_choice(arg: str, value, choices: tuple) -> None:

@@ -196,7 +196,7 @@ def classifier_from_model(model: keras.Model) -> LeNetImageClassifier:
     """
     names = {layer.name for layer in model.layers}
     shape = tuple(model.input_shape[1:])
-    if _LENET5_LAYERS <= names:
+    if names >= _LENET5_LAYERS:
         backbone = LeNetBackbone("lenet5_1998", image_shape=shape)
         classes = model.get_layer("rbf").units
         head, class_names = {}, model.get_layer("rbf").get_config().get("class_names")
@@ -252,7 +252,7 @@ def save_preset(model: keras.Model | str | os.PathLike, directory: str | os.Path
     >>> directory = Path(tempfile.mkdtemp())
     >>> save_preset(build_lenet("lenet5_1998"), directory)
     >>> sorted(path.name for path in directory.glob("*.json"))
-    ['config.json', 'metadata.json', 'preprocessor.json', 'task.json']
+    ['config.json', 'image_converter.json', 'metadata.json', 'preprocessor.json', 'task.json']
     """
     if not isinstance(model, keras.Model):
         from lenet_blocks.saving import load_model

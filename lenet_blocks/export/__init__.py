@@ -1,16 +1,18 @@
-"""Export a model to TensorFlow SavedModel, TFLite (float32 or int8) or ONNX, verified.
+"""Export a model to SavedModel, TFLite (float32 or int8), ONNX, OpenVINO or keras-hub, verified.
 
-Every export goes through one TensorFlow SavedModel with a `serve` signature (float32 images
-`(None, H, W, C)` of raw 0-255 values, output `outputs`) and a `serve_uint8` signature (the
-same on uint8 images). TFLite is converted from that SavedModel with
-`tf.lite.TFLiteConverter.from_saved_model`, ONNX with `tf2onnx` (the `export` extra:
-`pip install "lenet_blocks[export]"`). The artifact is then reloaded in its own runtime
-(TensorFlow, the TFLite interpreter, ONNX Runtime) and its outputs compared with the Keras
-model's; a mismatch raises `ExportVerificationError` and leaves nothing at the output path.
+The converters are Keras' own exporters (`model.export(format=...)`, `ExportArchive`) wherever
+they work, on the TensorFlow, JAX and PyTorch backends (`formats.BACKEND_FORMATS` says which
+formats each backend exports; `formats` says where and why a converter of ours stands in).
+Every artifact takes float32 images `(None, H, W, C)` of raw 0-255 values, input `images`; a
+SavedModel also has a `serve_uint8` signature. The packages of the converters and runtimes
+are the `export` extra (`pip install "lenet_blocks[export]"`), keras-hub the `hub` extra.
+The artifact is then reloaded in its own runtime (TensorFlow, LiteRT, ONNX Runtime, OpenVINO,
+keras-hub) and its outputs compared with the Keras model's; a mismatch raises
+`ExportVerificationError` and leaves nothing at the output path.
 Writes are atomic: the artifact is written and verified under a temporary sibling name, then
 renamed into place. An existing output is only replaced with `force=True`.
 
-The modules, by concern: `formats` (the SavedModel and the converters), `runners` (each
+The modules, by concern: `formats` (the converters, per backend), `runners` (each
 runtime), `twin` (the Keras model's own float32 error), `verify` (the checks), `files` (the
 output path), `report` (the printed lines), `errors`.
 
@@ -39,6 +41,7 @@ from lenet_blocks.choices import check_choice
 from lenet_blocks.export import files, formats, twin, verify
 from lenet_blocks.export.errors import ExportDependencyError, ExportError, ExportVerificationError
 from lenet_blocks.export.formats import (
+    BACKEND_FORMATS,
     DEFAULT_CALIBRATION_SAMPLES,
     FORMATS,
     INPUT_NAME,
@@ -58,6 +61,7 @@ from lenet_blocks.export.verify import (
 from lenet_blocks.validation import is_number, is_positive_int
 
 __all__ = [
+    "BACKEND_FORMATS",
     "DEFAULT_CALIBRATION_SAMPLES",
     "DEFAULT_MAX_ACCURACY_DROP",
     "DEFAULT_TOLERANCE",
@@ -94,19 +98,20 @@ def export_model(
     onnx_opset: int = ONNX_OPSET,
     seed: int = 0,
 ) -> dict:
-    """Exports `model` to `path` as a SavedModel, a TFLite file or an ONNX file, and verifies it.
+    """Exports `model` to `path` in `format` and verifies the artifact in its own runtime.
 
     The exported model takes float32 images `(batch, H, W, C)` of raw 0-255 pixel values, like
     the Keras model (a SavedModel also has a `serve_uint8` signature for uint8 images). After
     writing, the artifact is reloaded in its own runtime and run on the verification images:
     the first `evaluation_data` images when given, else `64` seeded random 0-255 images.
 
-    - float32 formats (SavedModel, TFLite, ONNX): the largest absolute difference from the
-      Keras outputs must be at most `tolerance * max(1, max |Keras output|)` (1e-5 for
-      probabilities) plus twice the Keras model's own float32 error: the largest difference
-      between its outputs and those of the same model and weights in float64
-      (`keras_float32_error` in the report). That term admits an export that is as exact as
-      the Keras model itself (docs/deploy.md has the measured errors of each preset).
+    - float32 formats (SavedModel, TFLite, ONNX, OpenVINO, keras-hub): the largest absolute
+      difference from the Keras outputs must be at most
+      `tolerance * max(1, max |Keras output|)` (1e-5 for probabilities) plus twice the Keras
+      model's own float32 error: the largest difference between its outputs and those of
+      the same model and weights in float64 (`keras_float32_error` in the report). That term
+      admits an export that is as exact as the Keras model itself (docs/deploy.md has the
+      measured errors of each preset).
       When the model cannot be rebuilt in float64, or its rebuild differs by more than float32
       rounding explains (over `1e-3 * max(1, max |Keras output|)`), a warning says so and the
       bound is the first term alone.
@@ -120,8 +125,9 @@ def export_model(
 
     Args:
         model: a `keras.Model`, or the path of a `.keras` file (loaded with `load_model`).
-        path: output path: a directory for `"savedmodel"`, a file (`.tflite`, `.onnx`) else.
-        format: `"savedmodel"`, `"tflite"` or `"onnx"`.
+        path: output path: a directory for `"savedmodel"`, `"openvino"` (`model.xml`,
+            `model.bin`) and `"keras-hub"` (a preset), a file (`.tflite`, `.onnx`) else.
+        format: one of `FORMATS` that the Keras backend exports (`BACKEND_FORMATS`).
         quantize: `None` or `"int8"` (TFLite only).
         force: bool. Whether to replace an existing `path`.
         calibration_images: uint8 or float images `(N, H, W)` or `(N, H, W, C)`, 0-255, the
@@ -146,34 +152,29 @@ def export_model(
         `evaluation_data`), `max_accuracy_drop` (int8), `onnx_opset` (ONNX).
 
     Raises:
-        ValueError: for a bad argument (unknown format, `quantize` with a float format, int8
-            without `calibration_images` or `evaluation_data`, ...).
+        ValueError: for a bad argument (unknown format, a format the Keras backend cannot
+            export, `quantize` with a float format, int8 without `calibration_images` or
+            `evaluation_data`, a model keras-hub export does not know, ...).
         FileExistsError: if `path` exists and `force` is false.
         ExportVerificationError: if the reloaded artifact does not match the Keras model
             (nothing is left at `path`).
-        ExportError: if a converter fails on the model, or Keras runs on another backend than
-            TensorFlow.
-        ExportDependencyError: (an `ImportError`) for ONNX, when `tf2onnx` or `onnxruntime`
-            is not installed.
+        ExportError: if a converter fails on the model.
+        ExportDependencyError: (an `ImportError`) when a package the format needs (the
+            `export` or `hub` extra) is not installed.
     """
     _check_arguments(
         format, quantize, full_integer, tolerance, max_accuracy_drop, calibration_samples
     )
     path = Path(path)
     files.refuse_overwrite(path, force)
-    if format == "onnx":
-        formats.import_onnx_tools()
+    formats.check_backend(format, keras.backend.backend())
+    formats.check_dependencies(format)
     if quantize == "int8" and (calibration_images is None or evaluation_data is None):
         raise ValueError(
             "`quantize='int8'` needs `calibration_images` (representative training images) and "
             "labelled `evaluation_data` (its accuracy drop is the check). Received: "
             f"calibration_images={_describe(calibration_images)}, "
             f"evaluation_data={_describe(evaluation_data)}"
-        )
-    if keras.backend.backend() != "tensorflow":
-        raise ExportError(
-            "Export traces the model with TensorFlow: it needs the TensorFlow Keras backend "
-            f"(KERAS_BACKEND=tensorflow). Received: backend {keras.backend.backend()!r}"
         )
     if not isinstance(model, keras.Model):
         from lenet_blocks.saving import load_model
@@ -198,20 +199,14 @@ def export_model(
             model, artifact, format, quantize, path, reference, tolerance, max_accuracy_drop
         )
 
-    if format == "savedmodel":
+    if format in DIRECTORY_FORMATS:
         with files.atomic_directory(path, force) as tmp:
-            formats.write_savedmodel(model, tmp)
+            _write_directory(model, tmp, format)
             report = check(tmp)
             report["size_bytes"] = files.tree_size(tmp)
-        return report
-    with tempfile.TemporaryDirectory(prefix="lenet-export-") as workdir:
-        savedmodel = Path(workdir) / "savedmodel"
-        formats.write_savedmodel(model, savedmodel)
+    else:
         with artifacts.atomic_path(path) as tmp:
-            if format == "tflite":
-                tmp.write_bytes(formats.convert_tflite(savedmodel, calibration, full_integer))
-            else:
-                formats.convert_onnx(savedmodel, tmp, onnx_opset)
+            tmp.write_bytes(_file_bytes(model, format, calibration, full_integer, onnx_opset))
             report = check(tmp)
             report["size_bytes"] = tmp.stat().st_size
             files.make_room(path, force)
@@ -219,7 +214,35 @@ def export_model(
         report.update(calibration_samples=len(calibration), full_integer=full_integer)
     if format == "onnx":
         report["onnx_opset"] = onnx_opset
+    report["backend"] = keras.backend.backend()
     return report
+
+
+DIRECTORY_FORMATS = ("savedmodel", "openvino", "keras-hub")
+
+
+def _write_directory(model: keras.Model, directory: Path, format: str) -> None:
+    if format == "savedmodel":
+        formats.write_savedmodel(model, directory)
+    elif format == "openvino":
+        formats.convert_openvino(model, directory)
+    else:
+        from lenet_blocks import hub
+
+        hub.save_preset(model, directory)
+
+
+def _file_bytes(model, format, calibration, full_integer, onnx_opset) -> bytes:
+    with tempfile.TemporaryDirectory(prefix="lenet-export-") as workdir:
+        if format == "onnx":
+            onnx_file = Path(workdir) / "model.onnx"
+            formats.convert_onnx(model, onnx_file, onnx_opset)
+            return onnx_file.read_bytes()
+        if calibration is None:
+            return formats.convert_litert(model)
+        savedmodel = Path(workdir) / "savedmodel"
+        formats.write_savedmodel(model, savedmodel)
+        return formats.convert_tflite_int8(savedmodel, calibration, full_integer)
 
 
 def _check_arguments(

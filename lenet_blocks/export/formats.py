@@ -1,28 +1,42 @@
-"""The converters: a SavedModel through Keras' `ExportArchive`, then TFLite or ONNX from it.
+"""The converters: Keras' own exporters where they work, ours only where they fail.
+
+| format | TensorFlow | JAX | PyTorch |
+|---|---|---|---|
+| `savedmodel` | Keras' `ExportArchive` | the same (jax2tf) | no (needs torch_xla) |
+| `tflite` float32 | Keras' LiteRT exporter | no (Keras: TF, PyTorch) | no (needs litert-torch) |
+| `tflite` int8 | ours, TFLite converter | no | no |
+| `onnx` | Keras' exporter (tf2onnx) | the same (jax2onnx) | the same (torch.onnx) |
+| `openvino` | Keras' exporter | no (see below) | Keras' exporter |
+| `keras-hub` | `lenet_blocks.hub.save_preset` | the same | the same |
+
+On JAX, Keras' OpenVINO exporter goes through jax2tf, whose `XlaCallModule` op OpenVINO cannot
+read, and OpenVINO cannot convert jax2onnx's files of these models either. Known converter
+failures on supported formats (the export then fails, and nothing is written): on PyTorch,
+LeNet-5's connection table (`keras.ops.take`) becomes `aten::ravel`, which neither
+`torch.onnx` nor OpenVINO converts; on JAX, jax2onnx writes max-pooling models' `MaxPool` in a
+form ONNX Runtime rejects ("Unsupported pooling size").
 
 The SavedModel has the `serve` (float32) and `serve_uint8` signatures that the package
-docstring describes; TFLite and ONNX are converted from its `serve` signature. A new format
-adds its name to `lenet_blocks.choices.EXPORT_FORMATS`, a converter here, a runner in
-`runners.py` and a branch in `export_model`.
+docstring describes. A new format adds its name to `lenet_blocks.choices.EXPORT_FORMATS` and
+`BACKEND_FORMATS`, a converter here, a runner in `runners.py` and a branch in `export_model`.
 
 Example:
 >>> import tempfile
 >>> from lenet_blocks import build_lenet
->>> savedmodel = Path(tempfile.mkdtemp()) / "savedmodel"
->>> write_savedmodel(build_lenet(), savedmodel)
->>> len(convert_tflite(savedmodel, calibration=None)) > 40_000
+>>> len(convert_litert(build_lenet())) > 40_000
 True
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import tempfile
 import warnings
 from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from lenet_blocks.arrays import with_channel_axis
 from lenet_blocks.choices import EXPORT_FORMATS
@@ -36,6 +50,43 @@ INPUT_NAME = "images"
 OUTPUT_NAME = "outputs"
 ONNX_OPSET = 17
 DEFAULT_CALIBRATION_SAMPLES = 300
+OPENVINO_FILE = "model.xml"  # an OpenVINO export is a directory: model.xml and model.bin
+# The formats each Keras backend exports, and why the others are not possible there.
+BACKEND_FORMATS = {
+    "tensorflow": FORMATS,
+    "jax": ("savedmodel", "onnx", "keras-hub"),
+    "torch": ("onnx", "openvino", "keras-hub"),
+}
+UNSUPPORTED_REASONS = {
+    ("jax", "tflite"): "Keras' LiteRT exporter runs on TensorFlow and PyTorch only",
+    ("jax", "openvino"): "Keras' OpenVINO exporter goes through jax2tf's XlaCallModule op, "
+    "which OpenVINO cannot read",
+    ("torch", "savedmodel"): "Keras' SavedModel export on PyTorch needs torch_xla",
+    ("torch", "tflite"): "Keras' LiteRT export on PyTorch needs litert-torch, which is not "
+    "part of the export extra",
+}
+
+
+def check_backend(format: str, backend: str) -> None:
+    """Raises `ValueError` naming the backend and the format if `backend` cannot export it.
+
+    Args:
+        format: an export format.
+        backend: a Keras backend name.
+
+    Example:
+    >>> check_backend("tflite", "jax")
+    Traceback (most recent call last):
+    ...
+    ValueError: `format='tflite'` cannot be exported on the jax Keras backend: Keras' LiteRT ...
+    """
+    supported = BACKEND_FORMATS.get(backend, ())
+    if format not in supported:
+        reason = UNSUPPORTED_REASONS.get((backend, format), "no exporter for it")
+        raise ValueError(
+            f"`format={format!r}` cannot be exported on the {backend} Keras backend: {reason}. "
+            f"Formats on {backend}: {supported}; KERAS_BACKEND=tensorflow exports them all."
+        )
 
 
 def input_shape(model: keras.Model) -> tuple:
@@ -52,32 +103,63 @@ def input_shape(model: keras.Model) -> tuple:
     return tuple(model.inputs[0].shape[1:])
 
 
+def input_spec(model: keras.Model, dtype: str = "float32"):
+    """The `tf.TensorSpec` of a batch of images named `images` (TensorFlow, JAX exporters)."""
+    import tensorflow as tf
+
+    return tf.TensorSpec((None, *input_shape(model)), dtype, name=INPUT_NAME)
+
+
+def _keras_spec(model: keras.Model) -> keras.InputSpec:
+    return keras.InputSpec(shape=(None, *input_shape(model)), dtype="float32", name=INPUT_NAME)
+
+
 def write_savedmodel(model: keras.Model, path: Path) -> None:
     """Writes a SavedModel with float32 `serve` and uint8 `serve_uint8` signatures.
+
+    Keras' `ExportArchive` (jax2tf on JAX); the endpoints use `keras.ops`, so the same
+    functions trace on either backend.
 
     Args:
         model: a `keras.Model` with one image input.
         path: the SavedModel directory to write.
     """
-    shape = (None, *input_shape(model))
 
     def serve(images):
-        return {OUTPUT_NAME: tf.cast(model(images, training=False), tf.float32)}
+        return {OUTPUT_NAME: keras.ops.cast(model(images, training=False), "float32")}
 
     def serve_uint8(images):
-        return serve(tf.cast(images, tf.float32))
+        return serve(keras.ops.cast(images, "float32"))
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint(
-        SIGNATURE, serve, input_signature=[tf.TensorSpec(shape, tf.float32, name=INPUT_NAME)]
-    )
-    archive.add_endpoint(
-        UINT8_SIGNATURE,
-        serve_uint8,
-        input_signature=[tf.TensorSpec(shape, tf.uint8, name=INPUT_NAME)],
-    )
-    archive.write_out(str(path), verbose=False)
+    archive.add_endpoint(SIGNATURE, serve, input_signature=[input_spec(model)])
+    archive.add_endpoint(UINT8_SIGNATURE, serve_uint8, input_signature=[input_spec(model, "uint8")])
+    with _quiet_converters():
+        archive.write_out(str(path), verbose=False)
+
+
+def convert_litert(model: keras.Model) -> bytes:
+    """A float32 TFLite (LiteRT) model from Keras' `model.export(format="litert")`.
+
+    Args:
+        model: a `keras.Model` with one image input.
+
+    Raises:
+        ExportError: if the converter fails.
+    """
+    with tempfile.TemporaryDirectory(prefix="lenet-litert-") as workdir:
+        output = Path(workdir) / "model.tflite"  # Keras' exporter wants this suffix
+        try:
+            with _quiet_converters():
+                model.export(
+                    str(output), format="litert", input_signature=[input_spec(model)], verbose=False
+                )
+        except Exception as error:  # the converter raises ConverterError and plain exceptions
+            raise ExportError(
+                f"TFLite float32 conversion (Keras' LiteRT exporter) failed: {error}"
+            ) from error
+        return output.read_bytes()
 
 
 def draw_calibration(images: np.ndarray, samples: int, seed: int) -> np.ndarray:
@@ -106,24 +188,29 @@ def draw_calibration(images: np.ndarray, samples: int, seed: int) -> np.ndarray:
 
 
 def tflite_interpreter(**source):
-    """A TFLite interpreter (`model_path=` or `model_content=`): LiteRT's when installed.
+    """LiteRT's interpreter (`ai_edge_litert`, the `export` extra) on a `.tflite` model.
 
     Args:
         **source: `model_path=` a `.tflite` file, or `model_content=` its bytes.
+
+    Raises:
+        ExportDependencyError: if `ai-edge-litert` is not installed.
     """
     try:
         from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        Interpreter = tf.lite.Interpreter
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
-        return Interpreter(**source)
+    except ImportError as error:
+        raise _missing("TFLite verification", "ai-edge-litert", error) from error
+    return Interpreter(**source)
 
 
-def convert_tflite(
-    savedmodel: Path, calibration: np.ndarray | None, full_integer: bool = False
+def convert_tflite_int8(
+    savedmodel: Path, calibration: np.ndarray, full_integer: bool = False
 ) -> bytes:
-    """float32 TFLite, or int8 (calibrated on `calibration`) with float32 input and output.
+    """int8 TFLite (calibrated on `calibration`) with float32 input and output.
+
+    Our converter, not Keras': leaving the output op in float32 needs TFLite's
+    `QuantizationDebugger` with that op denylisted, which Keras' LiteRT exporter cannot pass;
+    both int8 variants are converted here, from the SavedModel, so they differ in that op only.
 
     With int8 and `full_integer=False`, the op producing the output (sigmoid, softmax, RBF sum)
     stays float32, on the dequantized int8 values before it: an int8 sigmoid output has a fixed
@@ -131,31 +218,31 @@ def convert_tflite(
 
     Args:
         savedmodel: a SavedModel written by `write_savedmodel`.
-        calibration: `None` for float32, else the int8 calibration images (float32, 4-D).
+        calibration: the int8 calibration images (float32, 4-D).
         full_integer: bool. int8 only: quantize the output op too.
 
     Raises:
         ExportError: if the converter fails.
     """
 
+    import tensorflow as tf
+
     def converter():
         converter = tf.lite.TFLiteConverter.from_saved_model(
             str(savedmodel), signature_keys=[SIGNATURE]
         )
-        if calibration is not None:
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.representative_dataset = representative_dataset
-            # Input and output stay float32: quantize/dequantize ops sit at the edges.
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative_dataset
+        # Input and output stay float32: quantize/dequantize ops sit at the edges.
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         return converter
 
     def representative_dataset():
         for image in calibration:
             yield [image[np.newaxis]]
 
-    kind = "float32" if calibration is None else "int8"
     try:
-        if calibration is None or full_integer:
+        if full_integer:
             return converter().convert()
         float_model = tf.lite.TFLiteConverter.from_saved_model(
             str(savedmodel), signature_keys=[SIGNATURE]
@@ -168,7 +255,9 @@ def convert_tflite(
             tf.lite.OpsSet.TFLITE_BUILTINS,
         ]
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # its tf.lite.Interpreter's deprecation notice
+            # The debugger builds a tf.lite.Interpreter inside TensorFlow; its deprecation
+            # notice is about TensorFlow's code (ours verifies with LiteRT's interpreter).
+            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
             debugger = tf.lite.experimental.QuantizationDebugger(
                 converter=int8,
                 debug_dataset=representative_dataset,
@@ -177,56 +266,148 @@ def convert_tflite(
                 ),
             )
             return debugger.get_nondebug_quantized_model()
+    except ExportDependencyError:
+        raise
     except Exception as error:  # the converter raises ConverterError and plain exceptions
-        raise ExportError(f"TFLite {kind} conversion failed: {error}") from error
+        raise ExportError(f"TFLite int8 conversion failed: {error}") from error
 
 
-def import_onnx_tools():
-    """Returns the modules `(tf2onnx, onnxruntime)`.
+def _missing(what: str, package: str, error: ImportError) -> ExportDependencyError:
+    return ExportDependencyError(
+        f"{what} needs {package} ({error}); install it with `pip install 'lenet_blocks[export]'`."
+    )
+
+
+def import_onnx_runtime():
+    """Returns the `onnxruntime` module.
 
     Raises:
-        ExportDependencyError: (an `ImportError`) naming the `export` extra, when one is missing.
+        ExportDependencyError: (an `ImportError`) naming the `export` extra, when it is missing.
     """
     try:
         import onnxruntime
-        import tf2onnx
     except ImportError as error:
-        raise ExportDependencyError(
-            f"ONNX export needs tf2onnx and onnxruntime ({error}); install them with "
-            "`pip install 'lenet_blocks[export]'`."
-        ) from error
-    return tf2onnx, onnxruntime
+        raise _missing("ONNX export", "onnxruntime", error) from error
+    return onnxruntime
 
 
-def convert_onnx(savedmodel: Path, output: Path, opset: int) -> None:
-    """Converts the `serve` function of `savedmodel` to an ONNX file at `output`.
+def import_openvino():
+    """Returns the `openvino` module.
 
-    `tf2onnx.convert.from_keras` fails on Keras 3 models; the SavedModel's restored `serve`
-    function converts cleanly with `from_function`.
+    Raises:
+        ExportDependencyError: (an `ImportError`) naming the `export` extra, when it is missing.
+    """
+    try:
+        import openvino
+    except ImportError as error:
+        raise _missing("OpenVINO export", "openvino", error) from error
+    return openvino
+
+
+def check_dependencies(format: str) -> None:
+    """Raises `ExportDependencyError` before anything is written if `format` lacks a package.
 
     Args:
-        savedmodel: a SavedModel written by `write_savedmodel`.
+        format: the export format.
+    """
+    if format == "onnx":
+        import_onnx_runtime()
+        converter = {"tensorflow": "tf2onnx", "jax": "jax2onnx", "torch": "onnxscript"}
+        package = converter.get(keras.backend.backend())
+        if package is not None:
+            try:
+                __import__(package)
+            except ImportError as error:
+                raise _missing("ONNX export", package, error) from error
+    elif format == "openvino":
+        import_openvino()
+    elif format == "tflite":
+        try:
+            import ai_edge_litert  # noqa: F401
+        except ImportError as error:
+            raise _missing("TFLite verification", "ai-edge-litert", error) from error
+    elif format == "keras-hub":
+        try:
+            import keras_hub  # noqa: F401
+        except ImportError as error:
+            raise ExportDependencyError(
+                f"keras-hub export needs keras-hub ({error}); install it with "
+                "`pip install 'lenet_blocks[hub]'`."
+            ) from error
+
+
+def convert_onnx(model: keras.Model, output: Path, opset: int) -> None:
+    """Writes an ONNX file with Keras' `model.export(format="onnx")`, input `images`.
+
+    `output` should end with `.onnx` (the exporters of some backends want the suffix).
+
+    tf2onnx on TensorFlow, jax2onnx on JAX, `torch.onnx` on PyTorch (which needs the model
+    called once first: the verification's Keras outputs have done it).
+
+    Args:
+        model: a `keras.Model` with one image input.
         output: the ONNX file to write.
         opset: int. The ONNX opset version.
 
     Raises:
-        ExportError: if tf2onnx fails.
-        ExportDependencyError: if tf2onnx or onnxruntime is not installed.
+        ExportError: if the exporter fails.
     """
-    tf2onnx, _ = import_onnx_tools()
-    loaded = tf.saved_model.load(str(savedmodel))
-    function = getattr(loaded, SIGNATURE)
+    spec = input_spec(model) if keras.backend.backend() == "tensorflow" else _keras_spec(model)
+    try:
+        with _quiet_converters():
+            model.export(
+                str(output),
+                format="onnx",
+                input_signature=[spec],
+                opset_version=opset,
+                verbose=False,
+            )
+    except Exception as error:
+        message = " ".join(str(error).split())[:500]
+        raise ExportError(
+            f"ONNX conversion (Keras' exporter on {keras.backend.backend()}, opset {opset}) "
+            f"failed: {message}"
+        ) from error
+
+
+def convert_openvino(model: keras.Model, directory: Path) -> None:
+    """Writes an OpenVINO IR (`model.xml`, `model.bin`) into `directory` (Keras' exporter).
+
+    Args:
+        model: a `keras.Model` with one image input.
+        directory: the directory to create and write.
+
+    Raises:
+        ExportError: if the converter fails.
+    """
+    import_openvino()
+    directory.mkdir(parents=True)
+    spec = input_spec(model) if keras.backend.backend() == "tensorflow" else _keras_spec(model)
+    try:
+        with _quiet_converters():
+            model.export(
+                str(directory / OPENVINO_FILE),
+                format="openvino",
+                input_signature=[spec],
+                verbose=False,
+            )
+    except Exception as error:
+        message = " ".join(str(error).split())[:500]
+        raise ExportError(
+            f"OpenVINO conversion (Keras' exporter on {keras.backend.backend()}) failed: {message}"
+        ) from error
+
+
+@contextlib.contextmanager
+def _quiet_converters():
+    """tf2onnx's INFO lines and the converters' tracing warnings stay out of the output."""
     logger = logging.getLogger("tf2onnx")
     level = logger.level
     logger.setLevel(logging.WARNING)
     try:
-        tf2onnx.convert.from_function(
-            function,
-            input_signature=function.input_signature,
-            opset=opset,
-            output_path=str(output),
-        )
-    except Exception as error:
-        raise ExportError(f"ONNX conversion (tf2onnx, opset {opset}) failed: {error}") from error
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module="torch.*")
+            warnings.filterwarnings("ignore", message=".*np.object.*")
+            yield
     finally:
         logger.setLevel(level)

@@ -1,6 +1,7 @@
-"""Runs an exported model in its own runtime: TensorFlow, the TFLite interpreter, ONNX Runtime.
+"""Runs an exported model in its own runtime: TensorFlow, LiteRT, ONNX Runtime, OpenVINO, keras-hub.
 
-None of these runtimes needs `lenet_blocks` or Keras to load the artifact.
+None of these runtimes but keras-hub's needs `lenet_blocks` or Keras to load the artifact (a
+keras-hub preset is Keras: `ImageClassifier.from_preset`, with `lenet_blocks.hub` imported).
 
 Example:
 >>> import tempfile
@@ -19,17 +20,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
 from lenet_blocks.arrays import with_channel_axis
 from lenet_blocks.export.formats import (
     FORMATS,
     INPUT_NAME,
+    OPENVINO_FILE,
     OUTPUT_NAME,
     SIGNATURE,
-    import_onnx_tools,
+    import_onnx_runtime,
+    import_openvino,
     tflite_interpreter,
 )
+
+_SUFFIXES = {".tflite": "tflite", ".onnx": "onnx"}
 
 BATCH_SIZE = 1000  # images per call of a runtime
 
@@ -39,15 +43,18 @@ def run_exported(
 ) -> np.ndarray:
     """Runs an exported model on `images` in its own runtime; returns float32 outputs.
 
-    SavedModels run with `tf.saved_model.load` (the `serve` signature), TFLite files with the
-    TFLite interpreter (`ai_edge_litert` when installed, else `tf.lite.Interpreter`), ONNX
-    files with ONNX Runtime.
+    SavedModels run with `tf.saved_model.load` (the `serve` signature), TFLite files with
+    LiteRT's interpreter (`ai_edge_litert`), ONNX files with ONNX Runtime, OpenVINO
+    directories with OpenVINO's runtime on the CPU, keras-hub presets with
+    `keras_hub.models.ImageClassifier.from_preset` (and its preprocessor).
 
     Args:
-        path: a SavedModel directory, a `.tflite` or an `.onnx` file.
+        path: a SavedModel, OpenVINO or keras-hub preset directory, a `.tflite` or an `.onnx`
+            file.
         images: uint8 or float images `(N, H, W)` or `(N, H, W, C)`, 0-255.
-        format: `"savedmodel"`, `"tflite"` or `"onnx"`; default: from `path` (a directory is
-            a SavedModel, else the file suffix).
+        format: one of `FORMATS`; default: from `path` (a directory holding `model.xml` is
+            OpenVINO, one holding `task.json` a keras-hub preset, another a SavedModel; a
+            file by its suffix).
 
     Raises:
         FileNotFoundError: if `path` does not exist.
@@ -63,15 +70,29 @@ def run_exported(
     if not path.exists():
         raise FileNotFoundError(f"No exported model at {str(path)!r}.")
     if format is None:
-        format = "savedmodel" if path.is_dir() else path.suffix.lstrip(".").lower()
+        format = _format_of(path)
     if format not in FORMATS:
         raise ValueError(
             f"`format` must be one of {FORMATS} (or a path that is a directory, *.tflite or "
             f"*.onnx). Received: format={format!r} for {str(path)!r}"
         )
     images = with_channel_axis(np.asarray(images)).astype("float32")
-    run = {"savedmodel": _run_savedmodel, "tflite": _run_tflite, "onnx": _run_onnx}[format]
+    run = {
+        "savedmodel": _run_savedmodel,
+        "tflite": _run_tflite,
+        "onnx": _run_onnx,
+        "openvino": _run_openvino,
+        "keras-hub": _run_keras_hub,
+    }[format]
     return run(path, images)
+
+
+def _format_of(path: Path) -> str | None:
+    if not path.is_dir():
+        return _SUFFIXES.get(path.suffix.lower())
+    if (path / OPENVINO_FILE).is_file():
+        return "openvino"
+    return "keras-hub" if (path / "task.json").is_file() else "savedmodel"
 
 
 def _batches(images: np.ndarray) -> Iterator[np.ndarray]:
@@ -80,6 +101,8 @@ def _batches(images: np.ndarray) -> Iterator[np.ndarray]:
 
 
 def _run_savedmodel(path: Path, images: np.ndarray) -> np.ndarray:
+    import tensorflow as tf
+
     serve = tf.saved_model.load(str(path)).signatures[SIGNATURE]
     outputs = [serve(**{INPUT_NAME: tf.constant(batch)})[OUTPUT_NAME] for batch in _batches(images)]
     return np.concatenate([np.asarray(o, dtype="float32") for o in outputs])
@@ -100,8 +123,24 @@ def _run_tflite(path: Path, images: np.ndarray) -> np.ndarray:
 
 
 def _run_onnx(path: Path, images: np.ndarray) -> np.ndarray:
-    _, onnxruntime = import_onnx_tools()
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = import_onnx_runtime().InferenceSession(str(path), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     outputs = [session.run(None, {name: batch})[0] for batch in _batches(images)]
     return np.concatenate(outputs).astype("float32")
+
+
+def _run_openvino(path: Path, images: np.ndarray) -> np.ndarray:
+    openvino = import_openvino()
+    compiled = openvino.Core().compile_model(str(path / OPENVINO_FILE), "CPU")
+    outputs = [compiled(batch)[0] for batch in _batches(images)]
+    return np.concatenate(outputs).astype("float32")
+
+
+def _run_keras_hub(path: Path, images: np.ndarray) -> np.ndarray:
+    import keras_hub
+
+    import lenet_blocks.hub  # noqa: F401  (registers the LeNet task for from_preset)
+
+    classifier = keras_hub.models.ImageClassifier.from_preset(str(path))
+    outputs = classifier.predict(images, batch_size=BATCH_SIZE, verbose=0)
+    return np.asarray(outputs, dtype="float32")

@@ -142,8 +142,17 @@ def verify(
     Raises:
         ExportVerificationError: naming the format, `path` and the measured difference.
     """
-    outputs = runners.run_exported(artifact, reference.images, format)
     kind = describe_kind(format, quantize)
+    try:
+        outputs = runners.run_exported(artifact, reference.images, format)
+    except ImportError:
+        raise
+    except Exception as error:  # the runtime rejects the artifact: it is not usable
+        message = " ".join(str(error).split())[:300]
+        raise ExportVerificationError(
+            f"{kind} export to {str(path)!r}: its runtime could not run it "
+            f"({type(error).__name__}: {message})."
+        ) from error
     expected = reference.outputs
     if outputs.shape != expected.shape:
         raise ExportVerificationError(
