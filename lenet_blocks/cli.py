@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 # Only Keras-free modules here: `--help`, `--version` and argument errors import no TensorFlow.
-from lenet_blocks import __version__, console
+from lenet_blocks import __version__, backends, console
 from lenet_blocks.choices import (
     AUGMENTATIONS,
     DISTRIBUTIONS,
@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help=f"show tracebacks and TensorFlow's own log lines (also: {DEBUG_ENV_VAR}=1)",
     )
+    add_backend_argument(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = commands.add_parser(
@@ -101,7 +102,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="output activation; the loss is sparse categorical cross-entropy on it "
         "(from logits with 'none'); default: the preset's",
     )
-    train.add_argument("--data-dir", help="directory with the Fashion-MNIST IDX .gz files")
+    add_dataset_arguments(train)
+    train.add_argument(
+        "--image-size",
+        type=parse_image_size,
+        metavar="HxW",
+        help="image folders: resize every image to HxW (default: their own size, which must agree)",
+    )
+    train.add_argument(
+        "--color-mode",
+        choices=("grayscale", "rgb"),
+        help="image folders: the channels (default: grayscale when every image is)",
+    )
+    train.add_argument(
+        "--class-names",
+        metavar="NAME,NAME,...",
+        type=parse_class_names,
+        help="names of the classes, saved with the model (default: the data set's: Keras' "
+        "names, the folder names, else the class indices)",
+    )
     train.add_argument("--output", default=None, help="run directory (default: runs/PRESET)")
     train.add_argument("--tensorboard", metavar="DIR", help="write TensorBoard logs to DIR")
     train.add_argument(
@@ -114,7 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("model", nargs="?", help="a .keras file (or give --preset)")
     add_preset_arguments(evaluate)
-    evaluate.add_argument("--data-dir", help="directory with the Fashion-MNIST IDX .gz files")
+    add_dataset_arguments(
+        evaluate,
+        "the test split of it (an image folder: its test/ part, "
+        "else every image in it) is evaluated",
+    )
     evaluate.add_argument("--batch-size", type=int, default=256)
     evaluate.add_argument("--output", help="also write the results to this JSON file")
 
@@ -144,7 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="hold a hyperparameter fixed (repeatable), e.g. --fixed activation=relu",
     )
-    tune.add_argument("--data-dir", help="directory with the Fashion-MNIST IDX .gz files")
+    tune.add_argument(
+        "--dataset",
+        default="fashion_mnist",
+        metavar="NAME_OR_PATH",
+        help="fashion_mnist (default), mnist, cifar10, or the path of an IDX directory or an "
+        ".npz archive (an image folder streams; tune needs the data in memory)",
+    )
+    tune.add_argument("--data-dir", help="directory with the files of the named data set")
     tune.add_argument("--overwrite", action="store_true", help="start afresh, do not resume")
     tune.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
     tune.add_argument(
@@ -248,12 +278,45 @@ def run_train(args: argparse.Namespace) -> None:
         args.output or f"runs/{args.preset}",
         settings,
         data_dir=args.data_dir,
+        class_names=args.class_names,
         tensorboard_dir=args.tensorboard,
         overwrite=args.overwrite,
         verbose="auto" if args.verbose is None else args.verbose,
         distribution=args.distribution,
         steps_per_execution=args.steps_per_execution,
     )
+
+
+def add_dataset_arguments(command: argparse.ArgumentParser, what: str = "") -> None:
+    """`--dataset`, `--data-dir` and `--skip-bad-files` (docs/datasets.md)."""
+    command.add_argument(
+        "--dataset",
+        default="fashion_mnist",
+        metavar="NAME_OR_PATH",
+        help="fashion_mnist (default), mnist, cifar10, or the path of an IDX directory, an "
+        ".npz archive (x_train, y_train, x_test, y_test) or an image folder (one subfolder "
+        f"per class, or train/ and test/ parts){'; ' + what if what else ''}",
+    )
+    command.add_argument("--data-dir", help="directory with the files of the named data set")
+    command.add_argument(
+        "--skip-bad-files",
+        action="store_true",
+        help="image folders: leave unreadable or non-PNG/JPEG files out (counted) instead of "
+        "stopping",
+    )
+
+
+def parse_image_size(text: str) -> tuple[int, int]:
+    """`"32x32"` -> `(32, 32)` (height x width).
+
+    Example:
+    >>> parse_image_size("24x32")
+    (24, 32)
+    """
+    height, separator, width = text.lower().partition("x")
+    if not separator or not height.isdigit() or not width.isdigit():
+        raise argparse.ArgumentTypeError(f"must be HxW, e.g. 32x32. Received: {text!r}")
+    return int(height), int(width)
 
 
 def add_preset_arguments(command: argparse.ArgumentParser) -> None:
@@ -321,16 +384,19 @@ def run_presets(args: argparse.Namespace) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> None:
     from lenet_blocks import artifacts
-    from lenet_blocks.datasets import FASHION_MNIST_CLASS_NAMES, load_fashion_mnist
-    from lenet_blocks.inference import head_classes, model_class_names
+    from lenet_blocks.data_sources import load_test_split
     from lenet_blocks.training import evaluate_model
 
     model = command_model(args.model, args)
-    _, (x_test, y_test) = load_fashion_mnist(args.data_dir)
-    names = parse_class_names(args.class_names) or model_class_names(model)
-    if names is None and head_classes(model) == len(FASHION_MNIST_CLASS_NAMES):
-        names = FASHION_MNIST_CLASS_NAMES  # the data set evaluate reads
-    results = evaluate_model(model, x_test, y_test, batch_size=args.batch_size, class_names=names)
+    test, names = load_test_split(
+        model,
+        args.dataset,
+        args.data_dir,
+        class_names=parse_class_names(args.class_names),
+        batch_size=args.batch_size,
+        skip_bad_files=args.skip_bad_files,
+    )
+    results = evaluate_model(model, *test, batch_size=args.batch_size, class_names=names)
     print(f"test loss {results['loss']:.4f}  test accuracy {results['accuracy']:.4f}")
     for name, accuracy in results["per_class_accuracy"].items():
         print(f"  {name:<12} " + ("no samples" if accuracy is None else f"{accuracy:.4f}"))
@@ -361,6 +427,7 @@ def run_tune(args: argparse.Namespace) -> None:
         "project_name": args.project_name,
         "max_params": args.max_params,
         "fixed": parse_fixed(args.fixed),
+        "dataset": args.dataset,
         "data_dir": args.data_dir,
         "overwrite": args.overwrite,
         "verbose": args.verbose,
@@ -464,17 +531,37 @@ COMMANDS = {
 }
 
 
+def add_backend_argument(parser: argparse.ArgumentParser) -> None:
+    """`--backend`, which every command takes, before or after the command's name."""
+    parser.add_argument(
+        "--backend",
+        choices=backends.BACKENDS,
+        help="the Keras backend, set before Keras is imported (default: "
+        f"${backends.BACKEND_ENV_VAR}, else Keras' own); also after the command's name",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the CLI; returns the exit status (0 ok, 1 failure, 2 bad usage or input, 130 Ctrl-C).
 
     Errors are one line on stderr; `--debug` (or `LENET_BLOCKS_DEBUG=1`) shows the traceback
-    and TensorFlow's own log lines instead.
+    and TensorFlow's own log lines instead. `--backend` (anywhere on the line) or
+    `KERAS_BACKEND` picks the Keras backend before anything imports Keras.
     """
-    args = build_parser().parse_args(argv)
+    backend_parser = argparse.ArgumentParser(
+        prog="lenet-blocks", add_help=False, allow_abbrev=False
+    )
+    add_backend_argument(backend_parser)
+    chosen, rest = backend_parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(rest)
     debug = args.debug or os.environ.get(DEBUG_ENV_VAR, "") not in ("", "0")
     prefix = f"lenet-blocks {args.command}"
     with contextlib.nullcontext() if debug else console.native_logs_filtered():
         try:
+            backend = backends.requested_backend(chosen.backend)
+            if backend is not None:
+                backends.select_backend(backend)
+                backends.check_tensorflow_only(args.command, vars(args), backend)
             COMMANDS[args.command](args)
         except KeyboardInterrupt:
             resumes = "; the same command resumes it" if args.command in RESUMABLE_COMMANDS else ""
