@@ -171,6 +171,21 @@ class LeNetImageClassifier(keras_hub.models.ImageClassifier):
         self.head = head
         self.class_names = None if class_names is None else list(class_names)
 
+    def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
+        """keras-hub's `compile`, with the loss and metric that fit the head's output.
+
+        `loss="auto"` / `metrics="auto"` take `lenet_blocks.objectives.loss_and_metrics`:
+        cross-entropy on the outputs of a softmax or sigmoid head (keras-hub's default expects
+        logits), LeNet-5's RBF loss for its distances.
+        """
+        if self.built and (loss == "auto" or metrics == "auto"):
+            from lenet_blocks.objectives import loss_and_metrics
+
+            default_loss, default_metrics = loss_and_metrics(self)
+            loss = default_loss if loss == "auto" else loss
+            metrics = default_metrics if metrics == "auto" else metrics
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
     def get_config(self):
         config = keras_hub.models.Task.get_config(self)
         config.update(
