@@ -221,14 +221,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser(
         "export",
-        help="export a .keras model to SavedModel, TFLite or ONNX, verified against Keras",
-        description="Writes the model atomically, reloads it in its own runtime and compares it "
-        "with the Keras model on the Fashion-MNIST test set: float formats by output "
-        "difference, int8 by accuracy drop. ONNX needs `pip install 'lenet_blocks[export]'`.",
+        help="export a .keras model to SavedModel, TFLite, ONNX, OpenVINO or a keras-hub "
+        "preset, verified against Keras",
+        description="Writes the model atomically with Keras' exporters, reloads it in its own "
+        "runtime and compares it with the Keras model on the Fashion-MNIST test set: float "
+        "formats by output difference, int8 by accuracy drop. The runtimes are the export "
+        "extra (`pip install 'lenet_blocks[export]'`), keras-hub the hub extra. JAX exports "
+        "savedmodel, onnx and keras-hub; PyTorch onnx, openvino and keras-hub (docs/deploy.md).",
     )
     export.add_argument("model", help="a .keras file")
     export.add_argument("--format", required=True, choices=EXPORT_FORMATS)
-    export.add_argument("--output", required=True, help="SavedModel directory or output file")
+    export.add_argument(
+        "--output",
+        required=True,
+        help="a directory for savedmodel, openvino and keras-hub, the output file otherwise",
+    )
     export.add_argument("--force", action="store_true", help="replace an existing --output")
     export.add_argument(
         "--quantize", choices=("int8",), help="tflite: int8 post-training quantization"
