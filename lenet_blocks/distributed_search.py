@@ -268,7 +268,7 @@ def run_distributed_search(
 def _process_arguments(output_dir: Path, search: dict) -> dict:
     """The `run_search` arguments of every process, checked before any starts."""
     # Imported here: the launcher's own helpers (`free_ports`, ...) import no Keras.
-    from lenet_blocks.datasets import load_fashion_mnist
+    from lenet_blocks.data_sources import load_dataset
     from lenet_blocks.tuning import HyperLeNet
 
     unsupported = sorted({"output_dir", "data", "callbacks"} & set(search))
@@ -281,7 +281,8 @@ def _process_arguments(output_dir: Path, search: dict) -> dict:
     HyperLeNet(
         fixed=search.get("fixed"), max_params=search.get("max_params"), seed=search.get("seed")
     )  # checks the names and values every process would fail on
-    load_fashion_mnist(search.get("data_dir"))  # finds (or downloads) the data once
+    # Finds (or downloads) the data once.
+    load_dataset(search.get("dataset", "fashion_mnist"), search.get("data_dir")).arrays()
     if search.pop("overwrite", False):
         shutil.rmtree(output_dir / "tuner" / search["project_name"], ignore_errors=True)
     verbose = 2 if search.get("verbose", 1) else 0  # logs: one line per epoch, no progress bars

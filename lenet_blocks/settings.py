@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from numbers import Real
 
 from lenet_blocks.choices import AUGMENTATIONS, LR_SCHEDULES, OPTIMIZERS, check_choice
@@ -27,7 +28,14 @@ from lenet_blocks.presets import get_preset
 __all__ = ["RECORDED_DEFAULTS", "RunSettings"]
 
 # Settings added after runs were first recorded: an older run used these values.
-RECORDED_DEFAULTS = {"lr_schedule": "constant", "augmentation": "none"}
+RECORDED_DEFAULTS = {
+    "lr_schedule": "constant",
+    "augmentation": "none",
+    "dataset": "fashion_mnist",
+    "image_size": None,
+    "color_mode": None,
+    "skip_bad_files": False,
+}
 _MAX_SEED = 2**32  # NumPy's `np.random.seed`, called by `keras.utils.set_random_seed`, wants less
 # Fields whose `None` means "the preset's `training` entry (else RECORDED_DEFAULTS)".
 _PRESET_FIELDS = (
@@ -60,6 +68,13 @@ class RunSettings:
         validation_split: float in `(0, 1)`. Fraction of the training set held out (its end).
         model_overrides: dict of JSON-serializable `build_lenet` arguments, e.g.
             `{"activation": "relu", "units": (120, 84)}` (lists are kept as tuples).
+        dataset: str. The data set (`lenet_blocks.data_sources.load_dataset`): `"fashion_mnist"`,
+            `"mnist"`, `"cifar10"`, or the path of an IDX directory, an `.npz` archive or an
+            image folder. The model's input shape and classes follow it unless
+            `model_overrides` sets them.
+        image_size: `(height, width)` or None. Image folders: resize every image to it.
+        color_mode: `"grayscale"`, `"rgb"` or None (from the images). Image folders only.
+        skip_bad_files: bool. Image folders: leave unreadable or non-image files out.
 
     Raises:
         ValueError: a setting out of its range, naming it and the value received.
@@ -82,6 +97,10 @@ class RunSettings:
     seed: int = 0
     validation_split: float = 0.1
     model_overrides: dict | None = None
+    dataset: str = "fashion_mnist"
+    image_size: tuple[int, int] | None = None
+    color_mode: str | None = None
+    skip_bad_files: bool = False
 
     def __post_init__(self):
         defaults = {**RECORDED_DEFAULTS, **get_preset(self.preset)["training"]}
@@ -98,6 +117,28 @@ class RunSettings:
         _check_real("momentum", self.momentum, "in [0, 1)", 1.0, True)
         _check_real("validation_split", self.validation_split, "in (0, 1)", 1.0, False)
         object.__setattr__(self, "model_overrides", _canonical_overrides(self.model_overrides))
+        if isinstance(self.dataset, os.PathLike):
+            object.__setattr__(self, "dataset", os.fspath(self.dataset))
+        if not isinstance(self.dataset, str) or not self.dataset:
+            raise ValueError(
+                f"`dataset` must be a data set name or path. Received: dataset={self.dataset!r}"
+            )
+        if self.image_size is not None:
+            size = tuple(self.image_size) if isinstance(self.image_size, list | tuple) else ()
+            if len(size) != 2:
+                raise ValueError(
+                    "`image_size` must be (height, width) or None. "
+                    f"Received: image_size={self.image_size!r}"
+                )
+            for side in size:
+                _check_int("image_size", side, 1)
+            object.__setattr__(self, "image_size", size)
+        if self.color_mode is not None:
+            check_choice("color_mode", self.color_mode, ("grayscale", "rgb"))
+        if not isinstance(self.skip_bad_files, bool):
+            raise ValueError(
+                f"`skip_bad_files` must be a bool. Received: skip_bad_files={self.skip_bad_files!r}"
+            )
 
     def to_dict(self) -> dict:
         """The settings as JSON values (tuples become lists), as a run's files record them.

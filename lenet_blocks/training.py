@@ -23,17 +23,19 @@ import platform
 import shutil
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import keras
 import numpy as np
 
 from lenet_blocks import artifacts, plots
-from lenet_blocks.arrays import split_validation
+from lenet_blocks.arrays import split_validation, with_channel_axis
 from lenet_blocks.checkpoint import CHECKPOINT_DIR, STATE_FILE, EpochCheckpoint, read_run_file
 from lenet_blocks.choices import DISTRIBUTIONS, check_choice
 from lenet_blocks.compile import compile_lenet
-from lenet_blocks.datasets import FASHION_MNIST_CLASS_NAMES, load_fashion_mnist
+from lenet_blocks.data_sources import LoadedData, check_arrays, load_dataset
 from lenet_blocks.distribution import fit_multi_worker, is_chief, make_strategy, parse_tf_config
+from lenet_blocks.image_folders import folder_datasets
 from lenet_blocks.inference import head_classes, model_class_names
 from lenet_blocks.inspection import format_shape_walk, shape_walk
 from lenet_blocks.locking import lock_directory
@@ -66,14 +68,20 @@ class NonFiniteLossError(RuntimeError):
 
 
 def build_compiled_model(
-    settings: RunSettings, steps_per_execution: int = 1, class_names=None
+    settings: RunSettings,
+    steps_per_execution: int = 1,
+    class_names=None,
+    *,
+    input_shape: tuple[int, int, int] | None = None,
+    classes: int | None = None,
 ) -> keras.Model:
     """The run's model, compiled with its optimizer and the loss that fits its output layer.
 
     `steps_per_execution` goes to `compile`: that many training steps run in one call of the
     compiled function (faster for a small network; callbacks and the progress bar see every
     `steps_per_execution`-th step). `class_names`, if given, are saved with the model (its
-    head carries them).
+    head carries them). `input_shape` and `classes` (the data set's) replace the preset's;
+    `settings.model_overrides` wins.
 
     Example:
     >>> type(build_compiled_model(RunSettings()).optimizer).__name__
@@ -82,8 +90,11 @@ def build_compiled_model(
     overrides = dict(settings.model_overrides)
     if class_names is not None:
         overrides["class_names"] = class_names
-    preset_shape = get_preset(settings.preset)["model"]["input_shape"]
-    input_shape = overrides.pop("input_shape", preset_shape)
+    if input_shape is None:
+        input_shape = get_preset(settings.preset)["model"]["input_shape"]
+    input_shape = overrides.pop("input_shape", input_shape)
+    if classes is not None:
+        overrides.setdefault("classes", classes)
     model = augmented_lenet(
         settings.augmentation,
         settings.preset,
@@ -106,7 +117,12 @@ def single_device_copy(model: keras.Model, settings: RunSettings) -> keras.Model
     Same weights and optimizer state, built by `build_compiled_model(settings)`, so it saves,
     evaluates and reloads exactly like a model trained on one device.
     """
-    copy = build_compiled_model(settings, class_names=model_class_names(model))
+    copy = build_compiled_model(
+        settings,
+        class_names=model_class_names(model),
+        input_shape=model.input_shape[1:],
+        classes=head_classes(model),
+    )
     copy.set_weights(model.get_weights())
     copy.optimizer.build(copy.trainable_variables)
     for target, source in zip(copy.optimizer.variables, model.optimizer.variables, strict=True):
@@ -116,8 +132,8 @@ def single_device_copy(model: keras.Model, settings: RunSettings) -> keras.Model
 
 def evaluate_model(
     model: keras.Model,
-    images: np.ndarray,
-    labels: np.ndarray,
+    images,
+    labels: np.ndarray | None = None,
     batch_size: int = 256,
     class_names: tuple[str, ...] | None = None,
 ) -> dict:
@@ -131,8 +147,10 @@ def evaluate_model(
 
     Args:
         model: a `keras.Model` with a classification head.
-        images, labels: the labelled set (uint8 images, integer labels).
-        batch_size: int. Evaluation batch size.
+        images, labels: the labelled set (uint8 images, integer labels); or, with `labels`
+            left out, `images` is a `tf.data.Dataset` of `(images, labels)` batches (an image
+            folder's, streamed from disk, read once for the predictions).
+        batch_size: int. Evaluation batch size (of arrays).
         class_names: names of the model's classes; default: the model's own
             (`model_class_names`), else the class indices.
 
@@ -147,7 +165,13 @@ def evaluate_model(
     ['accuracy', 'confusion_matrix', 'loss', 'per_class_accuracy', 'samples']
     """
     classes = head_classes(model)
-    labels = np.asarray(labels)
+    if not model.compiled:
+        loss, metrics = loss_and_metrics(model)
+        model.compile(loss=loss, metrics=metrics)
+    if labels is None:
+        predicted, labels = _predictions_of_stream(model, images)
+    else:
+        labels = np.asarray(labels)
     if len(labels) and int(labels.max()) >= classes:
         raise ValueError(
             f"The data set has labels up to {int(labels.max())} ({int(labels.max()) + 1} "
@@ -162,12 +186,12 @@ def evaluate_model(
             f"`class_names` must name the model's {classes} classes. "
             f"Received: {len(names)} class names"
         )
-    if not model.compiled:
-        loss, metrics = loss_and_metrics(model)
-        model.compile(loss=loss, metrics=metrics)
-    loss = model.evaluate(make_dataset(images, labels, batch_size), verbose=0, return_dict=True)
-    outputs = model.predict(make_dataset(images, batch_size=batch_size), verbose=0)
-    predicted = class_probabilities(model, outputs).argmax(axis=-1)
+    if isinstance(images, np.ndarray) or not hasattr(images, "element_spec"):
+        loss = model.evaluate(make_dataset(images, labels, batch_size), verbose=0, return_dict=True)
+        outputs = model.predict(make_dataset(images, batch_size=batch_size), verbose=0)
+        predicted = class_probabilities(model, outputs).argmax(axis=-1)
+    else:
+        loss = model.evaluate(images, verbose=0, return_dict=True)
     matrix = np.zeros((classes, classes), dtype=int)
     np.add.at(matrix, (labels, predicted), 1)
     per_class = {}
@@ -183,12 +207,23 @@ def evaluate_model(
     }
 
 
+def _predictions_of_stream(model: keras.Model, dataset) -> tuple[np.ndarray, np.ndarray]:
+    """The predicted classes and the labels of a dataset of `(images, labels)` batches, one pass."""
+    predicted, labels = [], []
+    for images, batch_labels in dataset:
+        outputs = model.predict_on_batch(images.numpy())
+        predicted.append(class_probabilities(model, outputs).argmax(axis=-1))
+        labels.append(batch_labels.numpy())
+    return np.concatenate(predicted), np.concatenate(labels)
+
+
 def train(
     output_dir: str | os.PathLike,
     settings: RunSettings | None = None,
     *,
     data: tuple | None = None,
     data_dir: str | os.PathLike | None = None,
+    class_names=None,
     tensorboard_dir: str | os.PathLike | None = None,
     overwrite: bool = False,
     verbose: int | str = "auto",
@@ -197,7 +232,7 @@ def train(
     steps_per_execution: int = 1,
     **setting_args,
 ) -> dict:
-    """Trains a preset on Fashion-MNIST (or `data`), evaluates it, writes the run's artifacts.
+    """Trains a preset on a data set (Fashion-MNIST by default), evaluates it, writes the run.
 
     Defaults reproduce the notebook: `notebook` preset, SGD lr 0.9, momentum 0, 5 epochs,
     batch 32, the last 10% of the training set held out for validation.
@@ -206,11 +241,17 @@ def train(
         output_dir: directory of the run (see the module docstring for its files).
         settings: `RunSettings` of the run; or give its fields as keyword arguments instead
             (`preset`, `epochs`, `batch_size`, `optimizer`, `learning_rate`, `lr_schedule`,
-            `augmentation`, `momentum`, `seed`, `validation_split`, `model_overrides`, as
-            documented there), e.g. `train("runs/d2l", preset="d2l", epochs=3)`.
-        data: `((x_train, y_train), (x_test, y_test))` uint8 arrays; default: Fashion-MNIST
-            found by `load_fashion_mnist(data_dir)`.
-        data_dir: directory with the Fashion-MNIST IDX files.
+            `augmentation`, `momentum`, `seed`, `validation_split`, `model_overrides`,
+            `dataset`, `image_size`, `color_mode`, `skip_bad_files`, as documented there), e.g.
+            `train("runs/d2l", preset="d2l", epochs=3)` or `train("runs/mine",
+            dataset="my_images/")`. The model's input shape and classes follow the data set.
+        data: `((x_train, y_train), (x_test, y_test))` uint8 arrays (checked like an `.npz`
+            archive); default: the settings' `dataset`, found by
+            `lenet_blocks.data_sources.load_dataset(dataset, data_dir)`.
+        data_dir: directory with the files of a named data set (`fashion_mnist`, `mnist`,
+            `cifar10`).
+        class_names: names of the classes, saved with the model (default: the data set's:
+            Keras' known names, an image folder's folder names; none for `data`).
         tensorboard_dir: if given, TensorBoard logs are written there.
         overwrite: bool. Start afresh even if `output_dir` holds a finished or partial run.
         verbose: Keras `fit` verbosity; with a non-zero value the summary and shape walk print.
@@ -273,6 +314,7 @@ def train(
             chief=chief,
             data=data,
             data_dir=data_dir,
+            class_names=class_names,
             tensorboard_dir=tensorboard_dir,
             verbose=verbose,
             callbacks=callbacks,
@@ -320,6 +362,7 @@ def _train_locked(
     chief: bool,
     data,
     data_dir,
+    class_names,
     tensorboard_dir,
     verbose,
     callbacks,
@@ -327,20 +370,25 @@ def _train_locked(
     steps_per_execution: int,
 ) -> dict:
     strategy = make_strategy(distribution)  # before any TensorFlow op, as TensorFlow asks
-    (x_train, y_train), (x_test, y_test) = (
-        data if data is not None else load_fashion_mnist(data_dir)
-    )
-    (x_fit, y_fit), (x_val, y_val) = _split_for_training(
-        x_train, y_train, x_test, settings.validation_split
-    )
-    # Fashion-MNIST's names travel with a model trained on it (a `.keras` file then names them).
-    classes = settings.model_overrides.get("classes", len(FASHION_MNIST_CLASS_NAMES))
-    fashion = data is None and classes == len(FASHION_MNIST_CLASS_NAMES)
-    class_names = FASHION_MNIST_CLASS_NAMES if fashion else None
+    loaded = _run_data(settings, data, data_dir, class_names)
+    geometry = _model_geometry(settings, loaded)
+    # The data set's class names travel with the model (a `.keras` file then names them).
+    if class_names is None and data is not None:
+        names = None
+    else:
+        names = loaded.class_names if geometry["classes"] == loaded.classes else None
+    epoch_counter = EpochCounter()
+    splits = _training_splits(loaded, settings, epoch_counter)
     checkpoint = EpochCheckpoint(output_dir / CHECKPOINT_DIR, settings, write=chief)
     keras.utils.set_random_seed(settings.seed)
     with strategy.scope() if strategy else contextlib.nullcontext():
-        model = build_compiled_model(settings, steps_per_execution, class_names)
+        try:
+            model = build_compiled_model(settings, steps_per_execution, names, **geometry)
+        except ValueError as error:
+            raise ValueError(
+                f"The {settings.preset} preset cannot take the images of {loaded.name} "
+                f"({'x'.join(map(str, loaded.image_shape))}): {error}"
+            ) from None
         initial_epoch = checkpoint.restore(model)
     show = verbose not in (0, "0")
     if show:
@@ -349,7 +397,6 @@ def _train_locked(
         if initial_epoch:
             print(f"Resuming from {checkpoint.directory} after epoch {initial_epoch}.")
 
-    epoch_counter = EpochCounter()
     stop_on_non_finite = StopOnNonFiniteLoss()
     run_callbacks = [
         epoch_counter,
@@ -360,12 +407,7 @@ def _train_locked(
     if tensorboard_dir is not None and chief:
         run_callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir)))
     run_callbacks.extend(callbacks or [])
-    batch = settings.batch_size
-    # Each epoch's order is drawn from (seed, epoch), so a resumed run sees the same order.
-    train_data = make_dataset(
-        x_fit, y_fit, batch, shuffle=True, seed=settings.seed, epoch=epoch_counter.epoch
-    )
-    validation_data = make_dataset(x_val, y_val, batch)
+    train_data, validation_data = splits.train, splits.validation
     fit_args = {
         "epochs": settings.epochs,
         "initial_epoch": initial_epoch,
@@ -397,7 +439,7 @@ def _train_locked(
 
     if strategy is not None:
         model = single_device_copy(model, settings)
-    test = evaluate_model(model, x_test, y_test)
+    test = evaluate_model(model, *splits.test)
     history = checkpoint.history
     train_seconds = sum(history["train_seconds"])
     metrics = {
@@ -408,18 +450,19 @@ def _train_locked(
         "test_accuracy": test["accuracy"],
         "per_class_accuracy": test["per_class_accuracy"],
         "confusion_matrix": test["confusion_matrix"],
-        "train_samples": len(x_fit),
-        "validation_samples": len(x_val),
+        "train_samples": splits.train_samples,
+        "validation_samples": splits.validation_samples,
         "test_samples": test["samples"],
         "parameters": model.count_params(),
         "train_seconds": train_seconds,
-        "train_samples_per_second": len(x_fit) * checkpoint.epochs_done / train_seconds,
+        "train_samples_per_second": splits.train_samples * checkpoint.epochs_done / train_seconds,
         "distribution": {
             "strategy": distribution,
             "replicas": strategy.num_replicas_in_sync if strategy else 1,
             "workers": parse_tf_config()[2] if distribution == "multi-worker" else 1,
         },
         "versions": versions(),
+        **splits.notes,
     }
     if not chief:
         return metrics
@@ -442,21 +485,89 @@ def _train_locked(
     return metrics
 
 
-def _split_for_training(x_train, y_train, x_test, validation_split: float):
-    """`split_validation`, refusing data that leaves a split with no images."""
+def _run_data(settings: RunSettings, data, data_dir, class_names) -> LoadedData:
+    """The run's data set: `data` (checked like an `.npz` archive), else `settings.dataset`."""
+    if data is None:
+        return load_dataset(
+            settings.dataset,
+            data_dir,
+            class_names=class_names,
+            image_size=settings.image_size,
+            color_mode=settings.color_mode,
+            skip_bad_files=settings.skip_bad_files,
+        )
+    (x_train, _), (x_test, _) = data
     if not len(x_train) or not len(x_test):
         raise ValueError(
             "The training and test sets must hold images. Received: "
             f"{len(x_train)} training and {len(x_test)} test images"
         )
-    (x_fit, y_fit), (x_val, y_val) = split_validation(x_train, y_train, validation_split)
+    train, test, classes = check_arrays(*data, "`data`", dense=False)
+    names = tuple(class_names) if class_names is not None else _indices(classes)
+    shape = with_channel_axis(train[0][:1]).shape[1:]
+    return LoadedData("`data`", names, tuple(shape), train, test)
+
+
+def _indices(classes: int) -> tuple[str, ...]:
+    return tuple(str(index) for index in range(classes))
+
+
+def _model_geometry(settings: RunSettings, loaded: LoadedData) -> dict:
+    """`input_shape` and `classes` of the run's model: the data set's, unless overridden."""
+    classes = settings.model_overrides.get("classes", loaded.classes)
+    if isinstance(classes, int) and classes < loaded.classes:
+        raise ValueError(
+            f"`classes` must cover the data set's {loaded.classes} classes ({loaded.name}). "
+            f"Received: classes={classes}"
+        )
+    return {"input_shape": loaded.image_shape, "classes": classes}
+
+
+class _Splits(NamedTuple):
+    """The datasets of a run: batches to fit, to validate on and to test on, and their sizes."""
+
+    train: object
+    validation: object
+    test: tuple  # `evaluate_model`'s data arguments
+    train_samples: int
+    validation_samples: int
+    notes: dict  # extra entries of metrics.json
+
+
+def _training_splits(loaded: LoadedData, settings: RunSettings, epoch_counter) -> _Splits:
+    """Arrays: the last `validation_split` of the training set validates, each epoch's order is
+    drawn from (seed, epoch) so a resumed run sees the same order. Image folders: Keras' seeded
+    split, streamed from disk."""
+    batch, fraction = settings.batch_size, settings.validation_split
+    if loaded.folder is not None:
+        folder = loaded.folder
+        validation_samples = int(fraction * folder.train_files)  # as Keras splits
+        train_samples = folder.train_files - validation_samples
+        if not train_samples or not validation_samples:
+            raise ValueError(
+                "`validation_split` must leave training and validation images: of the "
+                f"{folder.train_files} training images it leaves {train_samples} for training "
+                f"and {validation_samples} for validation. Received: validation_split={fraction!r}"
+            )
+        train, validation, test = folder_datasets(folder, batch, fraction, settings.seed)
+        notes = {
+            "test_split": "test" if folder.test_dir is not None else "validation",
+            "skipped_files": list(folder.skipped),
+        }
+        return _Splits(train, validation, (test,), train_samples, validation_samples, notes)
+    (x_train, y_train), (x_test, y_test) = loaded.train, loaded.test
+    (x_fit, y_fit), (x_val, y_val) = split_validation(x_train, y_train, fraction)
     if not len(x_fit) or not len(x_val):
         raise ValueError(
             "`validation_split` must leave training and validation images: of the "
             f"{len(x_train)} training images it leaves {len(x_fit)} for training and "
-            f"{len(x_val)} for validation. Received: validation_split={validation_split!r}"
+            f"{len(x_val)} for validation. Received: validation_split={fraction!r}"
         )
-    return (x_fit, y_fit), (x_val, y_val)
+    train = make_dataset(
+        x_fit, y_fit, batch, shuffle=True, seed=settings.seed, epoch=epoch_counter.epoch
+    )
+    validation = make_dataset(x_val, y_val, batch)
+    return _Splits(train, validation, (x_test, y_test), len(x_fit), len(x_val), {})
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):

@@ -21,7 +21,7 @@ from keras_tuner.src import config as keras_tuner_config
 
 from lenet_blocks import artifacts, plots
 from lenet_blocks.arrays import split_validation, with_channel_axis
-from lenet_blocks.datasets import load_fashion_mnist
+from lenet_blocks.data_sources import load_dataset
 from lenet_blocks.locking import lock_directory
 from lenet_blocks.training import evaluate_model
 from lenet_blocks.tuning.hypermodel import HyperLeNet
@@ -55,6 +55,7 @@ def run_search(
     fixed: dict | None = None,
     validation_split: float = 0.1,
     data: tuple | None = None,
+    dataset: str | os.PathLike = "fashion_mnist",
     data_dir: str | os.PathLike | None = None,
     overwrite: bool = False,
     verbose: int = 1,
@@ -73,8 +74,11 @@ def run_search(
         max_params: parameter budget; larger models fail their trial before training.
         fixed: hyperparameter values held fixed, e.g. `{"activation": "relu"}`.
         validation_split: fraction at the end of the training set used for validation.
-        data: `((x_train, y_train), (x_test, y_test))`; default: `load_fashion_mnist(data_dir)`.
-        data_dir: directory with the Fashion-MNIST IDX files.
+        data: `((x_train, y_train), (x_test, y_test))`; default: the arrays of
+            `lenet_blocks.data_sources.load_dataset(dataset, data_dir)`.
+        dataset: `"fashion_mnist"`, `"mnist"`, `"cifar10"`, or the path of an IDX directory or
+            an `.npz` archive (not an image folder: the search holds its data in memory).
+        data_dir: directory with the files of the named data set.
         overwrite: start afresh instead of resuming the project.
         verbose: 0 silent; 1 keras-tuner's per-trial lines, Keras progress bars and the
             leaderboard; 2 the same with one line per epoch instead of progress bars.
@@ -106,7 +110,7 @@ def run_search(
         if not is_search_worker():
             stack.enter_context(lock_directory(output_dir, "search"))
         (x_train, y_train), (x_test, y_test) = (
-            data if data is not None else load_fashion_mnist(data_dir)
+            data if data is not None else load_dataset(dataset, data_dir).arrays()
         )
         (x_fit, y_fit), (x_val, y_val) = split_validation(x_train, y_train, validation_split)
         keras.utils.set_random_seed(seed)
