@@ -211,6 +211,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_preset_arguments(predict)
     predict.add_argument("--top-k", type=int, default=3)
+    predict.add_argument(
+        "--invert",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="polarity: auto (default) inverts an image whose border is brighter than mid-grey, "
+        "as for drawings given to a Fashion-MNIST model; 'no' for a model trained on images "
+        "like the ones given (docs/datasets.md)",
+    )
 
     commands.add_parser(
         "presets",
@@ -421,7 +429,9 @@ def run_predict(args: argparse.Namespace) -> None:
         )
     model = command_model(path, args)
     names = parse_class_names(args.class_names)
-    print(format_predictions(predict_files(model, images, top_k=args.top_k, class_names=names)))
+    invert = {"auto": "auto", "yes": True, "no": False}[args.invert]
+    results = predict_files(model, images, top_k=args.top_k, class_names=names, invert=invert)
+    print(format_predictions(results))
 
 
 def run_tune(args: argparse.Namespace) -> None:

@@ -4,6 +4,10 @@ Images go in as uint8 `(N, H, W)` or `(N, H, W, C)` arrays and come out as float
 with a channel axis and their original 0-255 values: scaling, when a preset wants it, happens
 inside the model (`build_lenet(include_rescaling=True)`), so a saved model takes raw pixels.
 
+This is the path of every data set held in memory (the named sets, IDX directories, `.npz`
+archives); an image folder, which may not fit in memory, is streamed from disk by Keras instead
+(`lenet_blocks.image_folders.folder_datasets`), in the same float32 0-255 batches.
+
 The NumPy helpers `split_validation` and `with_channel_axis` live in `lenet_blocks.arrays`
 (importable without TensorFlow); they are re-exported here for older imports.
 """

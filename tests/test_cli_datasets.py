@@ -84,8 +84,12 @@ def test_grayscale_folder_without_test_part_end_to_end(tmp_path, capsys):
     capsys.readouterr()
     assert run("evaluate", run_dir / "model.keras", "--dataset", root) == 0  # every image
     assert "square" in capsys.readouterr().out
-    assert run("predict", run_dir / "model.keras", root / "bar" / "0.png") == 0
+    assert run("predict", run_dir / "model.keras", root / "bar" / "0.png", "--invert", "no") == 0
     assert capsys.readouterr().out.split(": ", 1)[1].split(" (")[0] in CLASSES
+
+    other_names = ("evaluate", run_dir / "model.keras", "--dataset", root, "--class-names", "x,y")
+    assert run(*other_names) == 2
+    assert "its class folders ['bar', 'square'] must be the model's" in capsys.readouterr().err
 
 
 def test_npz_archive_end_to_end_with_class_names(tmp_path, capsys):
@@ -122,10 +126,24 @@ def test_images_a_preset_cannot_take_are_one_line_exit_2(tmp_path, capsys, prese
     assert re.search(message, error)
 
 
-def test_bad_file_in_a_folder_is_exit_2_naming_it(tmp_path, capsys):
-    root = write_folder(tmp_path / "bad", 3)
+def test_bad_file_in_a_folder_is_exit_2_naming_it_or_skipped_and_counted(tmp_path, capsys):
+    root = write_folder(tmp_path / "bad", 5)
     (root / "bar" / "notes.txt").write_text("not an image")
+    arguments = ("--dataset", root, "--output", tmp_path / "run", *TRAIN)
 
-    assert run("train", "--dataset", root, "--output", tmp_path / "run", *TRAIN) == 2
+    assert run("train", *arguments) == 2
     error = capsys.readouterr().err
     assert "bar/notes.txt: is not a PNG/JPEG file" in error and error.count("\n") == 1
+
+    assert run("train", *arguments, "--skip-bad-files") == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert len(metrics["skipped_files"]) == 1 and metrics["settings"]["skip_bad_files"]
+    assert metrics["train_samples"] + metrics["validation_samples"] == 10
+
+
+def test_tune_refuses_an_image_folder_before_searching(tmp_path, capsys):
+    root = write_folder(tmp_path / "folder", 2)
+
+    assert run("tune", "--dataset", root, "--output", tmp_path / "tune", "--verbose", "0") == 2
+    assert "an image folder is streamed" in capsys.readouterr().err
+    assert not (tmp_path / "tune" / "tuner").exists()

@@ -82,6 +82,16 @@ def test_the_same_set_asked_for_as_fashion_mnist_fails_the_checksum(official_cou
     assert "\n" not in message and "get a fresh copy" in message and "--dataset DIR" in message
 
 
+def test_mnist_npz_with_official_counts_is_checksummed_only_when_asked_for_by_name(tmp_path):
+    train, test = labelled(60000, 10, (28, 28)), labelled(10000, 10, (28, 28))
+    path = write_npz(tmp_path / "mnist.npz", train, test)
+
+    assert load_dataset(path).train[0].shape == (60000, 28, 28)
+    with pytest.raises(ValueError, match=r"expected 731c5ac6.* fresh copy") as info:
+        load_dataset("mnist", tmp_path)
+    assert str(path) in str(info.value)
+
+
 def test_idx_set_of_any_image_size_and_dense_labels(tmp_path):
     (x_train, y_train), (x_test, y_test) = labelled(9, 3, (5, 6)), labelled(3, 3, (5, 6))
     for name, array in zip(
@@ -290,6 +300,13 @@ def test_single_class_is_refused(tmp_path):
 
     with pytest.raises(ValueError, match=r"at least two class folders\. Received: 1 \(a\)"):
         scan_image_folder(root)
+
+
+def test_an_image_folder_has_no_arrays_to_hold_in_memory(tmp_path):
+    data = load_dataset(write_images(tmp_path / "folder", {"a": 1, "b": 1}))
+
+    with pytest.raises(ValueError, match="an image folder is streamed"):
+        data.arrays()
 
 
 def test_test_part_must_hold_the_training_classes(tmp_path):

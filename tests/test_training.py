@@ -368,3 +368,21 @@ def test_one_epoch_on_real_fashion_mnist_learns(tmp_path):
     )
     assert metrics["train_samples"] == 54000 and metrics["test_samples"] == 10000
     assert metrics["test_accuracy"] > 0.7
+
+
+def test_runs_recorded_before_datasets_read_as_fashion_mnist_runs():
+    recorded = RunSettings(epochs=2).to_dict()
+    for name in ("dataset", "image_size", "color_mode", "skip_bad_files"):
+        del recorded[name]
+
+    assert RunSettings.from_dict(recorded) == RunSettings(epochs=2, dataset="fashion_mnist")
+
+
+def test_data_set_settings_round_trip_and_are_checked():
+    settings = RunSettings(dataset="photos", image_size=[24, 32], color_mode="rgb")
+    assert RunSettings.from_dict(settings.to_dict()) == settings
+    assert settings.image_size == (24, 32)
+    with pytest.raises(ValueError, match="`color_mode` must be one of"):
+        RunSettings(color_mode="cmyk")
+    with pytest.raises(ValueError, match=r"`image_size` must be \(height, width\)"):
+        RunSettings(image_size=(32,))
