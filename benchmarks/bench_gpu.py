@@ -30,6 +30,7 @@ if (os.environ.get("KERAS_BACKEND") or "tensorflow") == "tensorflow":
 import keras
 from bench_lib import accuracy, environment, keras_steps, results
 from bench_lib.sweep import Run
+from bench_lib.timing import positive
 from tqdm import tqdm
 
 from lenet_blocks import list_presets
@@ -40,13 +41,6 @@ CPU_BATCH_SIZES, QUICK_BATCH_SIZES = [32, 256, 2048], [32, 256]
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 XLA_CHOICES = {"both": [True, False], "on": [True], "off": [False]}
 JIT_CHOICES = {"auto": "auto", "on": True, "off": False}
-
-
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1. Received: {value}")
-    return value
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 import doctest
-import importlib
 import json
 import os
 import subprocess
@@ -17,19 +16,18 @@ import sys
 
 import numpy as np
 import pytest
-from bench_helpers import BENCHMARKS, REPOSITORY, WITHOUT_TENSORFLOW, run_quick
+from bench_helpers import (
+    BENCHMARKS,
+    REPOSITORY,
+    WITHOUT_TENSORFLOW,
+    bench_lib_fixture,  # noqa: F401  (the `bench_lib` fixture)
+    run_quick,
+)
 
 import lenet_blocks
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 LOOP_BOUND = "fit/keras-tensorflow/notebook/float32/loop32/tensor/b32"  # --quick: 1024 / 32
-
-
-@pytest.fixture
-def bench_lib(monkeypatch):
-    """Imports a module of `benchmarks/bench_lib` by name."""
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    return lambda name: importlib.import_module(f"bench_lib.{name}")
 
 
 @pytest.fixture(scope="module")
@@ -278,7 +276,7 @@ def test_committed_cpu_results_are_compact_and_their_ratios_recheck(kind, bench_
         assert ratio["value"] == numerator / result["figures"][ratio["denominator"]]["median"], key
 
 
-@pytest.mark.parametrize("module", ["environment", "keras_steps", "results", "sweep", "timing"])
+@pytest.mark.parametrize("module", ["environment", "keras_steps", "report_text", "sweep", "timing"])
 def test_helper_doctests(module, bench_lib):
     outcome = doctest.testmod(bench_lib(module))
     assert outcome.attempted > 0 and outcome.failed == 0

@@ -13,6 +13,8 @@ import sys
 
 import keras
 
+from bench_lib.cpu import cpu_info
+
 BACKEND = keras.backend.backend()
 PEAK_FP32_FLOPS = {
     "NVIDIA H200": 67e12,
@@ -27,21 +29,6 @@ PEAK_FP32_FLOPS = {
 """Dense FP32 peak FLOP/s (no Tensor Cores) from NVIDIA's data sheets, by the device name the
 driver reports; any other device's peak is unknown."""
 LIBRARIES = ("tensorflow", "jax", "jaxlib", "torch", "numpy")
-KEYS = ("model name", "flags")  # of /proc/cpuinfo
-
-
-def _cpu_info() -> tuple[str, list[str]]:
-    try:
-        with open("/proc/cpuinfo") as file:
-            text = file.read()
-    except OSError:
-        return platform.processor() or platform.machine(), []
-    model, flags = (re.search(rf"^{key}\s*:(.*)$", text, re.MULTILINE) for key in KEYS)
-    found = flags.group(1).split() if flags else []
-    wanted = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_tile")
-    return model.group(1).strip() if model else platform.machine(), [
-        f for f in wanted if f in found
-    ]
 
 
 def nvidia_smi() -> str | None:
@@ -94,7 +81,7 @@ def describe_device() -> dict:
     """The device Keras computes on (its backend's first GPU, else the CPU), the CPU and the
     load now; call it first (it sets TensorFlow's GPU memory growth). `slug`: `cpu` or the
     GPU's name (with `-keras-<backend>` off TensorFlow), the default results folder."""
-    cpu_model, cpu_flags = _cpu_info()
+    cpu_model, cpu_flags = cpu_info()
     accelerator = _accelerator()
     placement, name, capability = accelerator or ("cpu", cpu_model, None)
     slug = device_slug(name) if accelerator else "cpu"

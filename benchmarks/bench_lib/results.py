@@ -12,6 +12,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from bench_lib.report_text import dumps, table, write_text
 from bench_lib.sweep import fields, figure_id
 from lenet_blocks.artifacts import write_with
 
@@ -114,37 +115,6 @@ def summary(result: dict) -> list[str]:
     return lines
 
 
-def dumps(value, inline_depth: int, depth: int = 0) -> str:
-    """JSON with one line per item down to `inline_depth` levels, each deeper value inline.
-
-    Example:
-    >>> print(dumps({"figures": {"a": {"median": 1.0}}}, inline_depth=1))
-    {
-      "figures": {"a": {"median": 1.0}}
-    }
-    """
-    if depth >= inline_depth or not isinstance(value, dict | list) or not value:
-        return json.dumps(value)
-    items = value.items() if isinstance(value, dict) else ((None, item) for item in value)
-    pad = "  " * (depth + 1)
-    body = ",\n".join(
-        pad + ("" if key is None else f"{json.dumps(key)}: ") + dumps(item, inline_depth, depth + 1)
-        for key, item in items
-    )
-    brackets = "{}" if isinstance(value, dict) else "[]"
-    return f"{brackets[0]}\n{body}\n{'  ' * depth}{brackets[1]}"
-
-
-def write_text(path: Path, text: str) -> Path:
-    """Writes `text` atomically."""
-    return write_with(path, lambda tmp: tmp.write_text(text))
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(row) + " |" for row in rows]
-
-
 def _cell(figure: dict | None) -> str:
     if figure is None:
         return "-"
@@ -184,10 +154,10 @@ def markdown(result: dict) -> str:
         ]
         header = ["framework", "model", "compiler", "feed", *(f"batch {b}" for b in batches)]
         lines += ["", f"## {mode}, {precision}: samples/s, median (min-max)", ""]
-        lines += _table(header, body)
+        lines += table(header, body)
     if result.get("ratios"):
         rows = [[key, f"{item['value']:.3f}"] for key, item in sorted(result["ratios"].items())]
-        lines += ["", "## Ratios (of the medians above)", "", *_table(["ratio", "value"], rows)]
+        lines += ["", "## Ratios (of the medians above)", "", *table(["ratio", "value"], rows)]
     if result.get("rows"):
         lines += ["", "## Runs", "", *(f"- {r['name']}: {r['settings']}" for r in result["rows"])]
     lines += ["", "## Skipped", "", *(f"- {s['what']}: {s['reason']}" for s in result["skipped"])]

@@ -3,6 +3,7 @@ warm-up excluded, repeats interleaved round-robin, medians and spread."""
 
 from __future__ import annotations
 
+import argparse
 import math
 import statistics
 import time
@@ -10,6 +11,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 STATS = ("median", "min", "q1", "q3", "max")
+
+
+def positive(text: str) -> int:
+    """A count given on the command line (repeats, samples, batch sizes): an int of 1 or more.
+
+    Example:
+    >>> positive("3")
+    3
+    """
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1. Received: {value}")
+    return value
 
 
 def summarize(values: Sequence[float]) -> dict:
