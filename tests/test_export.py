@@ -330,6 +330,20 @@ def test_cli_exports_tflite_and_prints_report(tmp_path, cli_inputs):
 
 
 @tensorflow_only
+def test_cli_exports_a_keras_hub_preset(tmp_path, cli_inputs, capsys):
+    keras_hub = pytest.importorskip("keras_hub")
+    root, data_dir = cli_inputs
+    output = tmp_path / "lenet_hub"
+    args = ["export", str(root / "model.keras"), "--format", "keras-hub", "--output", str(output)]
+    assert cli.main([*args, "--data-dir", str(data_dir)]) == 0
+    assert f"exported keras-hub to {output}" in capsys.readouterr().out
+    restored = keras_hub.models.ImageClassifier.from_preset(str(output))
+    batch = images(4)[..., None].astype("float32")
+    expected = keras.saving.load_model(root / "model.keras").predict(batch, verbose=0)
+    np.testing.assert_array_equal(restored.predict(batch, verbose=0), expected)
+
+
+@tensorflow_only
 def test_cli_existing_output_exits_2_with_one_line(tmp_path, cli_inputs, capsys):
     root, data_dir = cli_inputs
     (tmp_path / "lenet.onnx").write_text("old")

@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import keras
@@ -44,8 +45,9 @@ def float32_error(model: keras.Model, images: np.ndarray, reference: np.ndarray)
     True
     """
     try:
-        twin = float64_twin(model)
-        exact = np.asarray(twin.predict(images, batch_size=BATCH_SIZE, verbose=0))
+        with _float64_enabled():
+            twin = float64_twin(model)
+            exact = np.asarray(twin.predict(images, batch_size=BATCH_SIZE, verbose=0))
     except Exception as error:  # an optional refinement of the bound; export goes on without it
         _warn_unmeasured(
             f"the model could not be rebuilt in float64 ({type(error).__name__}: {error})"
@@ -60,6 +62,15 @@ def float32_error(model: keras.Model, images: np.ndarray, reference: np.ndarray)
         )
         return None
     return error
+
+
+def _float64_enabled():
+    """JAX computes in float32 unless 64-bit types are enabled: they are, for the twin only."""
+    if keras.backend.backend() != "jax":
+        return contextlib.nullcontext()
+    import jax
+
+    return jax.enable_x64(True)
 
 
 def _warn_unmeasured(reason: str) -> None:
