@@ -289,7 +289,7 @@ def run_train(args: argparse.Namespace) -> None:
     settings = RunSettings(
         **{name: getattr(args, name) for name in fields}, model_overrides=overrides
     )
-    train(
+    metrics = train(
         args.output or f"runs/{args.preset}",
         settings,
         data_dir=args.data_dir,
@@ -300,6 +300,12 @@ def run_train(args: argparse.Namespace) -> None:
         distribution=args.distribution,
         steps_per_execution=args.steps_per_execution,
     )
+    skipped = metrics.get("skipped_files", [])
+    if skipped:
+        print(
+            f"Skipped {len(skipped)} bad files (metrics.json lists them), the first: {skipped[0]}",
+            file=sys.stderr,
+        )
 
 
 def add_dataset_arguments(command: argparse.ArgumentParser, what: str = "") -> None:

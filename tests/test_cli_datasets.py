@@ -136,6 +136,7 @@ def test_bad_file_in_a_folder_is_exit_2_naming_it_or_skipped_and_counted(tmp_pat
     assert "bar/notes.txt: is not a PNG/JPEG file" in error and error.count("\n") == 1
 
     assert run("train", *arguments, "--skip-bad-files") == 0
+    assert "Skipped 1 bad files (metrics.json lists them), the first: " in capsys.readouterr().err
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert len(metrics["skipped_files"]) == 1 and metrics["settings"]["skip_bad_files"]
     assert metrics["train_samples"] + metrics["validation_samples"] == 10
