@@ -40,6 +40,15 @@ def write_folder(root, count: int, size: int = 16, rgb: bool = False, seed: int 
     return root
 
 
+def write_archive(path, classes: int = 3, size: int = 16):
+    """An `.npz` archive of 40 training and 9 test images, labels cycling 0..classes-1."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(40, size, size), dtype=np.uint8)
+    y = (np.arange(40) % classes).astype(np.uint8)
+    np.savez(path, x_train=x, y_train=y, x_test=x[:9], y_test=y[:9])
+    return path
+
+
 def run(*args) -> int:
     return cli.main([str(arg) for arg in args])
 
@@ -93,11 +102,7 @@ def test_grayscale_folder_without_test_part_end_to_end(tmp_path, capsys):
 
 
 def test_npz_archive_end_to_end_with_class_names(tmp_path, capsys):
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, size=(40, 16, 16), dtype=np.uint8)
-    y = (np.arange(40) % 3).astype(np.uint8)
-    archive = tmp_path / "mine.npz"
-    np.savez(archive, x_train=x, y_train=y, x_test=x[:9], y_test=y[:9])
+    archive = write_archive(tmp_path / "mine.npz")
     run_dir = tmp_path / "run"
 
     arguments = ("--dataset", archive, "--class-names", "a,b,c", "--output", run_dir)
@@ -148,3 +153,13 @@ def test_tune_refuses_an_image_folder_before_searching(tmp_path, capsys):
     assert run("tune", "--dataset", root, "--output", tmp_path / "tune", "--verbose", "0") == 2
     assert "an image folder is streamed" in capsys.readouterr().err
     assert not (tmp_path / "tune" / "tuner").exists()
+
+
+def test_tune_searches_an_npz_archive_with_its_geometry(tmp_path):
+    archive = write_archive(tmp_path / "mine.npz", classes=4, size=28)  # HyperLeNet's space fits 28
+    output = tmp_path / "tune"
+
+    arguments = ("--dataset", archive, "--output", output, "--max-trials", "1", "--epochs", "1")
+    assert run("tune", *arguments, "--verbose", "0") == 0
+    model = load_model(output / "best_model.keras")
+    assert model.input_shape == (None, 28, 28, 1) and model.output_shape == (None, 4)
