@@ -30,7 +30,7 @@ for backend in "${BACKENDS[@]}"; do
   # Keep git, ruff and pytest out of the environment (Python >= 3.13's venv does this itself).
   echo "*" >"$venv/.gitignore"
   "$venv/bin/python" -m pip install --quiet --upgrade pip
-  "$venv/bin/python" -m pip install --quiet -e ".[bayesian,bench,export,hub,test]" "${extra[@]}"
+  "$venv/bin/python" -m pip install --quiet -e ".[all]" "${extra[@]}"
   version=$(KERAS_BACKEND="$backend" "$venv/bin/python" -c \
     'import keras, lenet_blocks; print(f"keras {keras.__version__} on {keras.backend.backend()}")')
   echo "setup_backends: $venv ready ($version) in $(($(date +%s) - started)) s"
