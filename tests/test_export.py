@@ -19,6 +19,7 @@ from idx_helpers import make_dataset, write_dataset
 from lenet_blocks import build_lenet, cli
 from lenet_blocks.export import (
     BACKEND_FORMATS,
+    ExportDependencyError,
     ExportError,
     ExportVerificationError,
     export_model,
@@ -127,6 +128,20 @@ def test_every_backend_format_refuses_what_the_backend_cannot_do(tmp_path):
     for format in sorted(set(FILE_NAMES) - set(BACKEND_FORMATS[BACKEND])):
         with pytest.raises(ValueError, match=f"format='{format}'.*{BACKEND} Keras backend"):
             export_model(seeded_model(), tmp_path / FILE_NAMES[format], format)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.backend_agnostic
+@pytest.mark.parametrize(
+    ("format", "module"), [("openvino", "openvino"), ("keras-hub", "keras_hub")]
+)
+def test_missing_package_names_the_extra_before_writing(tmp_path, monkeypatch, format, module):
+    if format not in BACKEND_FORMATS[BACKEND]:
+        pytest.skip(f"{format} is not exported on {BACKEND}")
+    monkeypatch.setitem(sys.modules, module, None)  # any import of it now fails
+    extra = "hub" if format == "keras-hub" else "export"
+    with pytest.raises(ExportDependencyError, match=rf"lenet_blocks\[{extra}\]"):
+        export_model(seeded_model(), tmp_path / FILE_NAMES[format], format)
     assert list(tmp_path.iterdir()) == []
 
 
