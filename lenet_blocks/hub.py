@@ -35,7 +35,14 @@ import os
 from pathlib import Path
 
 import keras
-import keras_hub
+
+try:
+    import keras_hub
+except ImportError as error:  # the optional `hub` extra
+    raise ImportError(
+        f"lenet_blocks.hub needs keras-hub ({error}); install it with "
+        "`pip install 'lenet_blocks[hub]'`."
+    ) from error
 
 from lenet_blocks.builder import build_lenet
 from lenet_blocks.layers import ClassifierHead, ConvBlock
