@@ -31,7 +31,9 @@ __all__ = [
     "START_AFRESH",
     "STATE_FILE",
     "EpochCheckpoint",
+    "load_epoch",
     "read_run_file",
+    "save_epoch",
     "seed_generator_states",
 ]
 
@@ -75,6 +77,44 @@ def seed_generator_states(model: keras.Model) -> list:
     return [v for v in model.variables if v.name == "seed_generator_state"]
 
 
+def save_epoch(model: keras.Model, directory: Path, state: dict) -> None:
+    """Writes the epoch checkpoint `state` describes (`state["epochs_done"]` epochs done).
+
+    First `epoch-NNNN.weights.h5` (the weights and the optimizer's state), then `state.json`:
+    `state` with the name of that file and the model's seed-generator states, replaced
+    atomically, so it always names complete weights; older weight files are removed last.
+    """
+    weights = f"epoch-{state['epochs_done']:04d}.weights.h5"
+    directory.mkdir(parents=True, exist_ok=True)
+    artifacts.write_with(directory / weights, model.save_weights)
+    seed_states = [keras.ops.convert_to_numpy(v).tolist() for v in seed_generator_states(model)]
+    artifacts.write_json(
+        directory / STATE_FILE, {**state, "weights": weights, "seed_states": seed_states}
+    )
+    for old in directory.glob("epoch-*.weights.h5"):
+        if old.name != weights:
+            old.unlink()
+
+
+def load_epoch(model: keras.Model, directory: Path, state: dict, remedy: str) -> None:
+    """Loads the checkpoint that `state` (a `save_epoch` state) names into `model`.
+
+    The optimizer is built first, so its saved state is restored too; then the seed-generator
+    states. Raises `ValueError` naming a missing or damaged weights file, followed by `remedy`.
+    """
+    weights = directory / str(state["weights"])
+    model.optimizer.build(model.trainable_variables)
+    try:
+        model.load_weights(weights)
+    except (OSError, ValueError, KeyError) as error:
+        reason = "missing" if not weights.exists() else f"damaged ({type(error).__name__})"
+        raise ValueError(f"{weights} is {reason}. {remedy}") from None
+    for variable, value in zip(
+        seed_generator_states(model), state.get("seed_states", []), strict=False
+    ):
+        variable.assign(np.asarray(value, dtype=variable.dtype))
+
+
 class EpochCheckpoint(keras.callbacks.Callback):
     """Saves weights, settings, history and seed states after every epoch; a killed run resumes.
 
@@ -115,17 +155,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
                 f"The checkpoint in {self.directory} was made with other settings: "
                 f"{state['settings']} (now {self.settings.to_dict()}). {START_AFRESH}"
             )
-        weights = self.directory / str(state["weights"])
-        model.optimizer.build(model.trainable_variables)
-        try:
-            model.load_weights(weights)
-        except (OSError, ValueError, KeyError) as error:
-            reason = "missing" if not weights.exists() else f"damaged ({type(error).__name__})"
-            raise ValueError(f"{weights} is {reason}. {START_AFRESH}") from None
-        for variable, value in zip(
-            seed_generator_states(model), state.get("seed_states", []), strict=False
-        ):
-            variable.assign(np.asarray(value, dtype=variable.dtype))
+        load_epoch(model, self.directory, state, START_AFRESH)
         self.history, self.epochs_done = state["history"], state["epochs_done"]
         return self.epochs_done
 
@@ -145,25 +175,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.epochs_done = epoch + 1
         if not self.write:
             return
-        weights = f"epoch-{self.epochs_done:04d}.weights.h5"
-        self.directory.mkdir(parents=True, exist_ok=True)
-        artifacts.write_with(self.directory / weights, self.model.save_weights)
-        seed_states = [
-            keras.ops.convert_to_numpy(v).tolist() for v in seed_generator_states(self.model)
-        ]
-        artifacts.write_json(
-            self.directory / STATE_FILE,
-            {
-                "settings": self.settings.to_dict(),
-                "epochs_done": self.epochs_done,
-                "weights": weights,
-                "history": self.history,
-                "seed_states": seed_states,
-            },
-        )
-        for old in self.directory.glob("epoch-*.weights.h5"):
-            if old.name != weights:
-                old.unlink()
+        state = {"settings": self.settings.to_dict(), "epochs_done": self.epochs_done}
+        save_epoch(self.model, self.directory, {**state, "history": self.history})
 
     def clear(self) -> None:
         """Removes the checkpoint directory (the run is complete), its state file first."""

@@ -11,8 +11,9 @@ Example:
 from __future__ import annotations
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
-LR_SCHEDULES = ("constant", "cosine")
+LR_SCHEDULES = ("constant", "cosine", "warmup_cosine", "one_cycle")
 AUGMENTATIONS = ("none", "translate", "translate_zoom")
+MIXINGS = ("none", "mixup", "cutmix")
 DISTRIBUTIONS = ("none", "mirrored", "multi-worker")
 TUNER_KINDS = ("random", "bayesian", "hyperband")
 EXPORT_FORMATS = ("savedmodel", "tflite", "onnx", "openvino", "keras-hub")

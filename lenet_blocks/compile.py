@@ -33,6 +33,7 @@ def make_optimizer(
     momentum: float = 0.0,
     nesterov: bool = False,
     weight_decay: float = 0.0,
+    use_ema: bool = False,
 ) -> keras.Optimizer:
     """A Keras optimizer by name (`sgd`, `adam`, `adamw`, `rmsprop`).
 
@@ -42,6 +43,8 @@ def make_optimizer(
         momentum: float. Momentum of SGD and RMSprop (ignored by Adam/AdamW).
         nesterov: bool. Nesterov momentum (SGD only).
         weight_decay: float. Decoupled weight decay; 0 for none.
+        use_ema: bool. Keep an exponential moving average of the weights (the optimizer's
+            `use_ema`; `fit` ends with the averaged weights).
 
     Example:
     >>> make_optimizer("sgd", 0.9).get_config()["momentum"]
@@ -49,8 +52,14 @@ def make_optimizer(
     """
     check_choice("optimizer", name, OPTIMIZERS)
     if name == "adamw":
-        return keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=weight_decay)
-    options = {"learning_rate": learning_rate, "weight_decay": weight_decay or None}
+        return keras.optimizers.AdamW(
+            learning_rate=learning_rate, weight_decay=weight_decay, use_ema=use_ema
+        )
+    options = {
+        "learning_rate": learning_rate,
+        "weight_decay": weight_decay or None,
+        "use_ema": use_ema,
+    }
     if name == "sgd":
         options.update(momentum=momentum, nesterov=nesterov)
     elif name == "rmsprop":
@@ -66,23 +75,30 @@ def compile_lenet(
     momentum: float = 0.0,
     nesterov: bool = False,
     weight_decay: float = 0.0,
+    use_ema: bool = False,
+    label_smoothing: float = 0.0,
+    soft_labels: bool = False,
     steps_per_execution: int = 1,
     jit_compile: bool | str = "auto",
 ) -> keras.Model:
-    """Compiles `model` in place with `make_optimizer(...)` and `loss_and_metrics(model)`.
+    """Compiles `model` in place with `make_optimizer(...)` and `loss_and_metrics(model, ...)`.
 
     Args:
         model: a `build_lenet` (or any LeNet-family) model.
-        optimizer, learning_rate, momentum, nesterov, weight_decay: see `make_optimizer`.
+        optimizer, learning_rate, momentum, nesterov, weight_decay, use_ema: see
+            `make_optimizer`.
+        label_smoothing, soft_labels: see `objectives.loss_and_metrics`.
         steps_per_execution: int. Training steps per call of the compiled train function.
         jit_compile: Keras' `compile(jit_compile=...)`.
 
     Returns:
         `model`, compiled.
     """
-    loss, metrics = loss_and_metrics(model)
+    loss, metrics = loss_and_metrics(model, label_smoothing, soft_labels)
     model.compile(
-        optimizer=make_optimizer(optimizer, learning_rate, momentum, nesterov, weight_decay),
+        optimizer=make_optimizer(
+            optimizer, learning_rate, momentum, nesterov, weight_decay, use_ema
+        ),
         loss=loss,
         metrics=metrics,
         steps_per_execution=steps_per_execution,

@@ -1,4 +1,11 @@
-"""Loss and accuracy of an `RBFOutput` model, whose outputs are distances (smaller is better)."""
+"""Losses and accuracies beyond Keras' sparse ones.
+
+- `RBFLoss`, `RBFAccuracy`: an `RBFOutput` model, whose outputs are distances (smaller is
+  better);
+- `SmoothedCrossentropy`, `LabelAccuracy`: integer labels *or* soft one-hot labels (MixUp,
+  CutMix) in one compiled model, with label smoothing: the training batches may be mixed while
+  validation and test keep their integer labels.
+"""
 
 from __future__ import annotations
 
@@ -99,6 +106,115 @@ class RBFAccuracy(keras.metrics.MeanMetricWrapper):
 
     def __init__(self, name: str = "accuracy", dtype=None):
         super().__init__(fn=rbf_accuracy, name=name, dtype=dtype)
+        self._direction = "up"
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype}
+
+
+def _dense_labels(y_true, y_pred):
+    """`y_true` as float class vectors: soft labels kept, integer labels one-hot encoded."""
+    classes = y_pred.shape[-1]
+    shape = tuple(y_true.shape)
+    if len(shape) == len(y_pred.shape) and shape[-1] == classes and classes != 1:
+        return keras.ops.cast(y_true, "float32")
+    return _sparse_labels(y_true, classes)
+
+
+@keras.saving.register_keras_serializable(package="lenet_blocks")
+class SmoothedCrossentropy(keras.losses.Loss):
+    """Categorical cross-entropy of integer or soft labels, with optional label smoothing.
+
+    Labels of shape `(batch,)` or `(batch, 1)` are class indices; labels of shape
+    `(batch, classes)` are class probabilities (MixUp/CutMix). Both are then Keras'
+    `categorical_crossentropy(..., label_smoothing=label_smoothing)`; with 0 smoothing and
+    integer labels this is `SparseCategoricalCrossentropy`.
+
+    Args:
+        label_smoothing: float in [0, 1). Weight moved from the labelled class to all classes.
+        from_logits: bool. Whether `y_pred` are logits.
+        name: str. Name of the loss.
+        reduction: Keras loss reduction.
+        dtype: dtype of the loss computation.
+
+    Example:
+    >>> loss = SmoothedCrossentropy(label_smoothing=0.2)
+    >>> probabilities = keras.ops.convert_to_tensor([[0.9, 0.1]])
+    >>> hard, soft = keras.ops.convert_to_tensor([0]), keras.ops.convert_to_tensor([[1.0, 0.0]])
+    >>> round(float(loss(hard, probabilities)), 4) == round(float(loss(soft, probabilities)), 4)
+    True
+    """
+
+    def __init__(
+        self,
+        label_smoothing: float = 0.0,
+        from_logits: bool = False,
+        name: str = "smoothed_crossentropy",
+        reduction: str = "sum_over_batch_size",
+        dtype=None,
+    ):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        if (
+            isinstance(label_smoothing, bool)
+            or not isinstance(label_smoothing, int | float)
+            or not 0 <= label_smoothing < 1
+        ):
+            raise ValueError(
+                "`label_smoothing` must be a float in [0, 1). "
+                f"Received: label_smoothing={label_smoothing!r}"
+            )
+        self.label_smoothing = float(label_smoothing)
+        self.from_logits = bool(from_logits)
+
+    def call(self, y_true, y_pred):
+        return keras.losses.categorical_crossentropy(
+            _dense_labels(y_true, y_pred),
+            y_pred,
+            from_logits=self.from_logits,
+            label_smoothing=self.label_smoothing,
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"label_smoothing": self.label_smoothing, "from_logits": self.from_logits})
+        return config
+
+
+def label_accuracy(y_true, y_pred):
+    """1.0 where the largest output is the label (an index, or the largest soft label), else 0.
+
+    Example:
+    >>> outputs = keras.ops.convert_to_tensor([[0.2, 0.8], [0.6, 0.4]])
+    >>> hard = keras.ops.convert_to_tensor([1, 1])
+    >>> soft = keras.ops.convert_to_tensor([[0.3, 0.7], [0.3, 0.7]])
+    >>> [keras.ops.convert_to_numpy(label_accuracy(y, outputs)).tolist() for y in (hard, soft)]
+    [[1.0, 0.0], [1.0, 0.0]]
+    """
+    y_pred = keras.ops.convert_to_tensor(y_pred)
+    labels = keras.ops.argmax(_dense_labels(keras.ops.convert_to_tensor(y_true), y_pred), axis=-1)
+    predicted = keras.ops.argmax(y_pred, axis=-1)
+    return keras.ops.cast(keras.ops.equal(labels, predicted), "float32")
+
+
+@keras.saving.register_keras_serializable(package="lenet_blocks")
+class LabelAccuracy(keras.metrics.MeanMetricWrapper):
+    """Accuracy of integer or soft labels (`label_accuracy`), named `"accuracy"` by default.
+
+    Args:
+        name: str. Name of the metric.
+        dtype: dtype of the metric result.
+
+    Example:
+    >>> metric = LabelAccuracy()
+    >>> _ = metric.update_state(
+    ...     keras.ops.convert_to_tensor([[0.0, 1.0]]), keras.ops.convert_to_tensor([[0.3, 0.7]])
+    ... )
+    >>> float(metric.result())
+    1.0
+    """
+
+    def __init__(self, name: str = "accuracy", dtype=None):
+        super().__init__(fn=label_accuracy, name=name, dtype=dtype)
         self._direction = "up"
 
     def get_config(self):

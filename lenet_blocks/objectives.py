@@ -6,7 +6,7 @@ import keras
 import numpy as np
 
 from lenet_blocks.layers.rbf_output import RBFOutput
-from lenet_blocks.losses import RBFAccuracy, RBFLoss
+from lenet_blocks.losses import LabelAccuracy, RBFAccuracy, RBFLoss, SmoothedCrossentropy
 
 
 def output_activation(model: keras.Model) -> str | None:
@@ -38,13 +38,19 @@ def is_rbf_model(model: keras.Model) -> bool:
     return isinstance(model.layers[-1], RBFOutput)
 
 
-def loss_and_metrics(model: keras.Model) -> tuple[keras.losses.Loss, list]:
+def loss_and_metrics(
+    model: keras.Model, label_smoothing: float = 0.0, soft_labels: bool = False
+) -> tuple[keras.losses.Loss, list]:
     """The sparse-label loss and accuracy metric to compile `model` with.
 
     Softmax and sigmoid outputs use `SparseCategoricalCrossentropy` on the outputs (for sigmoid,
     as in the notebook, Keras normalizes them to sum to one); logits use `from_logits=True`.
     A model whose last layer is an `RBFOutput` (distances, LeNet-5) gets the paper's
     `RBFLoss` (eq. 9) and `RBFAccuracy` (argmin distance, named `"accuracy"`).
+
+    With `label_smoothing > 0` or `soft_labels=True` (training batches mixed by MixUp/CutMix),
+    a softmax/sigmoid/logits model gets `losses.SmoothedCrossentropy` and `LabelAccuracy`
+    instead, which take integer and soft labels alike.
 
     Example:
     >>> from lenet_blocks import build_lenet
@@ -55,6 +61,9 @@ def loss_and_metrics(model: keras.Model) -> tuple[keras.losses.Loss, list]:
     if is_rbf_model(model):
         return RBFLoss(), [RBFAccuracy(name="accuracy")]
     from_logits = output_activation(model) is None
+    if label_smoothing or soft_labels:
+        loss = SmoothedCrossentropy(label_smoothing, from_logits=from_logits)
+        return loss, [LabelAccuracy(name="accuracy")]
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
     return loss, [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
 

@@ -1,10 +1,14 @@
-"""Training-time helpers shared by `training.train` and `tuning.HyperLeNet`.
+"""Training-time recipes shared by `training.train`, `tuning.HyperLeNet` and the benchmarks.
 
 - `augmented_lenet`: a `build_lenet` model preceded by training-only augmentation layers
-  (`RandomTranslation`, optionally `RandomZoom`), in one functional model that saves and
-  reloads like any other (the layers pass images through unchanged at inference).
-- `CosineLearningRate`: a callback that decays the optimizer's learning rate from its initial
-  value to 0 along a half cosine over the epochs of `fit`, batch by batch.
+  (`RandomFlip`, `RandomTranslation`, `RandomZoom`, `RandomErasing`), in one functional model
+  that saves and reloads like any other (the layers pass images through unchanged at inference).
+- `learning_rate_schedule`: the learning rate of a named schedule as a Keras
+  `LearningRateSchedule` of the optimizer's step (`optimizer.iterations`), so a run restored
+  from a checkpoint (which saves the step) continues the same curve.
+- `mixing_layer` / `mix_batches`: MixUp or CutMix (`keras.layers.MixUp`, `CutMix`) of the
+  training batches in the `tf.data` pipeline; labels become soft one-hot vectors, which the
+  loss of `objectives.loss_and_metrics(model, soft_labels=True)` accepts.
 
 Example:
 >>> model = augmented_lenet("translate", input_shape=(28, 28, 1), seed=0)
@@ -16,42 +20,40 @@ Example:
 
 from __future__ import annotations
 
-import math
-
 import keras
 
 from lenet_blocks.builder import build_lenet
-from lenet_blocks.choices import AUGMENTATIONS, LR_SCHEDULES
+from lenet_blocks.choices import AUGMENTATIONS, LR_SCHEDULES, MIXINGS, check_choice
+from lenet_blocks.validation import is_number, is_positive_int
 
 __all__ = [
     "AUGMENTATIONS",
     "AUGMENTATION_FACTOR",
     "LR_SCHEDULES",
-    "CosineLearningRate",
+    "MIXINGS",
+    "EpochSeed",
     "augmented_lenet",
     "check_augmentation",
     "check_lr_schedule",
-    "schedule_callbacks",
+    "learning_rate_schedule",
+    "mix_batches",
+    "mixing_layer",
 ]
 
 AUGMENTATION_FACTOR = 0.1  # RandomTranslation / RandomZoom factor: at most 10% (2.8 px at 28x28)
+WARMUP_FRACTION = 0.05  # "warmup_cosine": linear warm-up from 0 over this fraction of the steps
+ONE_CYCLE_PEAK = 0.3  # "one_cycle": the fraction of the steps spent rising to the peak rate
+ONE_CYCLE_START = 1 / 25  # "one_cycle" starts at this fraction of the peak rate
 
 
 def check_augmentation(augmentation) -> None:
     """Raises `ValueError` unless `augmentation` is one of `AUGMENTATIONS`."""
-    if augmentation not in AUGMENTATIONS:
-        raise ValueError(
-            f"`augmentation` must be one of {AUGMENTATIONS}. "
-            f"Received: augmentation={augmentation!r}"
-        )
+    check_choice("augmentation", augmentation, AUGMENTATIONS)
 
 
 def check_lr_schedule(lr_schedule) -> None:
     """Raises `ValueError` unless `lr_schedule` is one of `LR_SCHEDULES`."""
-    if lr_schedule not in LR_SCHEDULES:
-        raise ValueError(
-            f"`lr_schedule` must be one of {LR_SCHEDULES}. Received: lr_schedule={lr_schedule!r}"
-        )
+    check_choice("lr_schedule", lr_schedule, LR_SCHEDULES)
 
 
 def augmented_lenet(
@@ -60,95 +62,188 @@ def augmented_lenet(
     *,
     input_shape: tuple[int, int, int],
     seed: int | None = None,
+    horizontal_flip: bool = False,
+    random_erasing: float = 0.0,
     **build_args,
 ) -> keras.Model:
     """`build_lenet(preset, **build_args)` preceded by training-only augmentation layers.
 
+    The layers run in this order: flip, translation, zoom, erasing. With the defaults
+    (`"none"`, no flip, no erasing) this is `build_lenet` itself.
+
     Args:
-        augmentation: str. `"none"` (just `build_lenet`), `"translate"` (`RandomTranslation` by
-            up to `AUGMENTATION_FACTOR` of each side, zero fill) or `"translate_zoom"` (then
-            also `RandomZoom` by up to the same factor).
+        augmentation: str. `"none"`, `"translate"` (`RandomTranslation` by up to
+            `AUGMENTATION_FACTOR` of each side, zero fill: pad-and-crop) or `"translate_zoom"`
+            (then also `RandomZoom` by up to the same factor).
         preset: str or None. `build_lenet`'s preset (its default when None).
         input_shape: tuple. The images' shape `(height, width, channels)`.
         seed: int or None. Seed of the augmentation layers.
+        horizontal_flip: bool. `RandomFlip("horizontal")` first (label-preserving for
+            Fashion-MNIST's classes).
+        random_erasing: float in [0, 1]. Probability of `RandomErasing` (cutout) per image,
+            erasing a patch of 2-33% of the image with noise in the 0-255 range; 0 for none.
         **build_args: the other `build_lenet` arguments.
 
+    Raises:
+        ValueError: for an unknown `augmentation` or a bad `horizontal_flip`/`random_erasing`.
+
     Example:
-    >>> augmented_lenet("none", input_shape=(28, 28, 1)).count_params()
-    44426
+    >>> model = augmented_lenet("none", input_shape=(28, 28, 1), horizontal_flip=True)
+    >>> model.layers[1].name, model.count_params()
+    ('augment_flip', 44426)
     """
     check_augmentation(augmentation)
+    if not isinstance(horizontal_flip, bool):
+        raise ValueError(
+            f"`horizontal_flip` must be a bool. Received: horizontal_flip={horizontal_flip!r}"
+        )
+    if not is_number(random_erasing) or not 0 <= random_erasing <= 1:
+        raise ValueError(
+            "`random_erasing` must be a float in [0, 1]. "
+            f"Received: random_erasing={random_erasing!r}"
+        )
     preset_args = () if preset is None else (preset,)
-    if augmentation == "none":
-        return build_lenet(*preset_args, input_shape=input_shape, **build_args)
-    images = keras.Input(shape=input_shape, name="images")
     factor = AUGMENTATION_FACTOR
-    x = keras.layers.RandomTranslation(
-        factor, factor, fill_mode="constant", seed=seed, name="augment_translation"
-    )(images)
+    layers = []
+    if horizontal_flip:
+        layers.append(keras.layers.RandomFlip("horizontal", seed=seed, name="augment_flip"))
+    if augmentation != "none":
+        layers.append(
+            keras.layers.RandomTranslation(
+                factor, factor, fill_mode="constant", seed=seed, name="augment_translation"
+            )
+        )
     if augmentation == "translate_zoom":
-        x = keras.layers.RandomZoom(factor, fill_mode="constant", seed=seed, name="augment_zoom")(x)
+        layers.append(
+            keras.layers.RandomZoom(factor, fill_mode="constant", seed=seed, name="augment_zoom")
+        )
+    if random_erasing:
+        layers.append(
+            keras.layers.RandomErasing(
+                random_erasing, value_range=(0, 255), seed=seed, name="augment_erasing"
+            )
+        )
+    if not layers:
+        return build_lenet(*preset_args, input_shape=input_shape, **build_args)
+    x = keras.Input(shape=input_shape, name="images")
+    for layer in layers:
+        x = layer(x)
     return build_lenet(*preset_args, input_tensor=x, **build_args)
 
 
-class CosineLearningRate(keras.callbacks.Callback):
-    """Decays the learning rate along a half cosine, from `initial_learning_rate` to 0.
+def learning_rate_schedule(
+    lr_schedule: str, learning_rate: float, total_steps: int
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """The learning rate of `lr_schedule` over `total_steps` optimizer steps.
 
-    At step `s` of epoch `e` (of `steps` per epoch) the rate is
-    `initial_learning_rate * (1 + cos(pi * (e + s / steps) / epochs)) / 2`, where `epochs` is
-    the `epochs` given to `fit` (or to this callback). The rate is a function of the epoch, so
-    training resumed with `initial_epoch` continues the same curve.
+    - `"constant"`: `learning_rate` itself (a float);
+    - `"cosine"`: half-cosine decay from `learning_rate` to 0 (`CosineDecay`); at step `k` the
+      rate is `learning_rate * (1 + cos(pi * k / total_steps)) / 2`;
+    - `"warmup_cosine"`: linear warm-up from 0 over the first `WARMUP_FRACTION` of the steps,
+      then the half cosine to 0;
+    - `"one_cycle"`: linear rise from `ONE_CYCLE_START * learning_rate` to `learning_rate` over
+      the first `ONE_CYCLE_PEAK` of the steps, then the half cosine to 0.
+
+    The schedules are functions of `optimizer.iterations`, which checkpoints save, so a resumed
+    run continues the same curve; for a run of `epochs` epochs of `steps` steps, pass
+    `total_steps=epochs * steps`.
 
     Args:
-        initial_learning_rate: float. The rate at the start of epoch 0.
-        epochs: int or None. Length of the schedule in epochs; default: `fit`'s `epochs`.
+        lr_schedule: one of `LR_SCHEDULES`.
+        learning_rate: float > 0. The initial (`"cosine"`) or peak rate.
+        total_steps: int >= 1. Steps of the whole run.
 
     Example:
-    >>> schedule = CosineLearningRate(0.1, epochs=4)
-    >>> [round(schedule.rate(epoch), 4) for epoch in range(5)]
+    >>> schedule = learning_rate_schedule("cosine", 0.1, total_steps=4)
+    >>> [round(float(schedule(step)), 4) for step in range(5)]
     [0.1, 0.0854, 0.05, 0.0146, 0.0]
-    """
-
-    def __init__(self, initial_learning_rate: float, epochs: int | None = None):
-        super().__init__()
-        if not initial_learning_rate > 0:
-            raise ValueError(
-                "`initial_learning_rate` must be positive. "
-                f"Received: initial_learning_rate={initial_learning_rate!r}"
-            )
-        if epochs is not None and (not isinstance(epochs, int) or epochs < 1):
-            raise ValueError(
-                f"`epochs` must be a positive int or None. Received: epochs={epochs!r}"
-            )
-        self.initial_learning_rate = initial_learning_rate
-        self.epochs = epochs
-        self._epoch = 0
-
-    def rate(self, progress_in_epochs: float) -> float:
-        """The learning rate after `progress_in_epochs` epochs of training."""
-        epochs = self.epochs or self.params["epochs"]
-        fraction = min(1.0, progress_in_epochs / epochs)
-        return self.initial_learning_rate * 0.5 * (1.0 + math.cos(math.pi * fraction))
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
-        self.model.optimizer.learning_rate = self.rate(epoch)
-
-    def on_train_batch_begin(self, batch, logs=None):
-        steps = self.params.get("steps")
-        if steps:
-            self.model.optimizer.learning_rate = self.rate(self._epoch + batch / steps)
-
-
-def schedule_callbacks(
-    lr_schedule: str, learning_rate: float, epochs: int | None = None
-) -> list[keras.callbacks.Callback]:
-    """The callbacks that apply `lr_schedule` (`[]` for `"constant"`) over `epochs` (default:
-    `fit`'s).
-
-    Example:
-    >>> [type(c).__name__ for c in schedule_callbacks("cosine", 0.01)]
-    ['CosineLearningRate']
+    >>> warmup = learning_rate_schedule("warmup_cosine", 0.1, total_steps=40)
+    >>> [round(float(warmup(step)), 4) for step in (0, 1, 2, 40)]
+    [0.0, 0.05, 0.1, 0.0]
     """
     check_lr_schedule(lr_schedule)
-    return [CosineLearningRate(learning_rate, epochs)] if lr_schedule == "cosine" else []
+    if not is_number(learning_rate) or not learning_rate > 0:
+        raise ValueError(
+            f"`learning_rate` must be a positive float. Received: learning_rate={learning_rate!r}"
+        )
+    if not is_positive_int(total_steps):
+        raise ValueError(
+            f"`total_steps` must be a positive int. Received: total_steps={total_steps!r}"
+        )
+    if lr_schedule == "constant":
+        return learning_rate
+    if lr_schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(learning_rate, total_steps)
+    fraction, start = (
+        (WARMUP_FRACTION, 0.0)
+        if lr_schedule == "warmup_cosine"
+        else (ONE_CYCLE_PEAK, ONE_CYCLE_START)
+    )
+    warmup = min(max(1, round(fraction * total_steps)), max(1, total_steps - 1))
+    return keras.optimizers.schedules.CosineDecay(
+        start * learning_rate,
+        max(1, total_steps - warmup),
+        warmup_target=learning_rate,
+        warmup_steps=warmup,
+    )
+
+
+def mixing_layer(mixing: str, seed: int | None = None) -> keras.layers.Layer | None:
+    """`keras.layers.MixUp` or `CutMix` for `mixing` (`None` for `"none"`).
+
+    Example:
+    >>> type(mixing_layer("cutmix", seed=0)).__name__, mixing_layer("none")
+    ('CutMix', None)
+    """
+    check_choice("mixing", mixing, MIXINGS)
+    if mixing == "mixup":
+        return keras.layers.MixUp(seed=seed)
+    if mixing == "cutmix":
+        return keras.layers.CutMix(seed=seed)
+    return None
+
+
+def mix_batches(dataset, layer: keras.layers.Layer, classes: int):
+    """Batches of `(images, integer labels)` mixed by `layer`, with soft one-hot labels.
+
+    Args:
+        dataset: a batched `tf.data.Dataset` of `(images, labels)`.
+        layer: `mixing_layer(...)`; its `seed_generator` advances batch by batch (`EpochSeed`
+            makes each epoch's draws a function of the seed and the epoch).
+        classes: int. Number of classes of the one-hot labels.
+    """
+    import tensorflow as tf
+
+    def mix(images, labels):
+        one_hot = tf.one_hot(tf.reshape(tf.cast(labels, "int32"), [-1]), classes)
+        mixed = layer({"images": images, "labels": one_hot}, training=True)
+        return mixed["images"], mixed["labels"]
+
+    return dataset.map(mix)
+
+
+class EpochSeed(keras.callbacks.Callback):
+    """Sets a `keras.random.SeedGenerator`'s state to `(seed, epoch)` at every epoch's start.
+
+    The random draws of a layer outside the model (a `mixing_layer` in the data pipeline) then
+    depend on the seed and the epoch only, so a run resumed at epoch `k` draws what the run
+    never interrupted drew.
+
+    Args:
+        generator: the layer's `SeedGenerator` (e.g. `layer.generator`).
+        seed: int. The run's seed.
+
+    Example:
+    >>> layer = mixing_layer("mixup", seed=3)
+    >>> EpochSeed(layer.generator, seed=3).on_epoch_begin(2)
+    >>> keras.ops.convert_to_numpy(layer.generator.state).tolist()
+    [3, 2]
+    """
+
+    def __init__(self, generator: keras.random.SeedGenerator, seed: int):
+        super().__init__()
+        self.generator, self.seed = generator, seed
+
+    def on_epoch_begin(self, epoch, logs=None):
+        state = self.generator.state
+        state.assign(keras.ops.convert_to_tensor([self.seed, epoch], dtype=state.dtype))

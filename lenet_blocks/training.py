@@ -42,7 +42,7 @@ from lenet_blocks.locking import lock_directory
 from lenet_blocks.objectives import class_probabilities, loss_and_metrics
 from lenet_blocks.pipeline import EpochCounter, make_dataset
 from lenet_blocks.presets import get_preset
-from lenet_blocks.regularization import augmented_lenet, schedule_callbacks
+from lenet_blocks.regularization import augmented_lenet, learning_rate_schedule
 from lenet_blocks.settings import RunSettings
 from lenet_blocks.validation import is_positive_int
 
@@ -71,6 +71,7 @@ def build_compiled_model(
     settings: RunSettings,
     steps_per_execution: int = 1,
     class_names=None,
+    steps_per_epoch: int = 1,
     *,
     input_shape: tuple[int, int, int] | None = None,
     classes: int | None = None,
@@ -80,8 +81,9 @@ def build_compiled_model(
     `steps_per_execution` goes to `compile`: that many training steps run in one call of the
     compiled function (faster for a small network; callbacks and the progress bar see every
     `steps_per_execution`-th step). `class_names`, if given, are saved with the model (its
-    head carries them). `input_shape` and `classes` (the data set's) replace the preset's;
-    `settings.model_overrides` wins.
+    head carries them). `steps_per_epoch` (training batches per epoch) sets the length of the
+    learning-rate schedule: `settings.epochs * steps_per_epoch` optimizer steps. `input_shape`
+    and `classes` (the data set's) replace the preset's; `settings.model_overrides` wins.
 
     Example:
     >>> type(build_compiled_model(RunSettings()).optimizer).__name__
@@ -105,13 +107,17 @@ def build_compiled_model(
     return compile_lenet(
         model,
         settings.optimizer,
-        settings.learning_rate,
+        learning_rate_schedule(
+            settings.lr_schedule, settings.learning_rate, settings.epochs * steps_per_epoch
+        ),
         momentum=settings.momentum,
         steps_per_execution=steps_per_execution,
     )
 
 
-def single_device_copy(model: keras.Model, settings: RunSettings) -> keras.Model:
+def single_device_copy(
+    model: keras.Model, settings: RunSettings, steps_per_epoch: int = 1
+) -> keras.Model:
     """A copy of a model trained under a distribution strategy, outside any strategy.
 
     Same weights and optimizer state, built by `build_compiled_model(settings)`, so it saves,
@@ -120,6 +126,7 @@ def single_device_copy(model: keras.Model, settings: RunSettings) -> keras.Model
     copy = build_compiled_model(
         settings,
         class_names=model_class_names(model),
+        steps_per_epoch=steps_per_epoch,
         input_shape=model.input_shape[1:],
         classes=head_classes(model),
     )
@@ -382,8 +389,11 @@ def _train_locked(
     checkpoint = EpochCheckpoint(output_dir / CHECKPOINT_DIR, settings, write=chief)
     keras.utils.set_random_seed(settings.seed)
     with strategy.scope() if strategy else contextlib.nullcontext():
+        steps_per_epoch = math.ceil(splits.train_samples / settings.batch_size)
         try:
-            model = build_compiled_model(settings, steps_per_execution, names, **geometry)
+            model = build_compiled_model(
+                settings, steps_per_execution, names, steps_per_epoch, **geometry
+            )
         except ValueError as error:
             raise ValueError(
                 f"The {settings.preset} preset cannot take the images of {loaded.name} "
@@ -400,7 +410,6 @@ def _train_locked(
     stop_on_non_finite = StopOnNonFiniteLoss()
     run_callbacks = [
         epoch_counter,
-        *schedule_callbacks(settings.lr_schedule, settings.learning_rate),
         stop_on_non_finite,
         checkpoint,
     ]
@@ -438,7 +447,7 @@ def _train_locked(
         raise RuntimeError(f"Training stopped after {checkpoint.epochs_done} epochs.")
 
     if strategy is not None:
-        model = single_device_copy(model, settings)
+        model = single_device_copy(model, settings, steps_per_epoch)
     test = evaluate_model(model, *splits.test)
     history = checkpoint.history
     train_seconds = sum(history["train_seconds"])

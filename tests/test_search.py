@@ -61,17 +61,19 @@ def test_each_tuner_kind_runs_end_to_end_and_writes_results(kind, data_dir, tmp_
     assert rows[0]["rank"] == "1" and rows[0]["trial_id"] == best["trial_id"]
 
 
-def test_budget_rejects_large_models_without_training(data_dir, tmp_path):
+def test_a_budget_no_configuration_fits_starts_no_trial(data_dir, tmp_path):
+    from lenet_blocks.tuning import HYPERPARAMETERS
+
+    held = {name: row.default for name, row in HYPERPARAMETERS.items() if name != "units_1"}
+    fixed = [arg for name, v in held.items() for arg in ("--fixed", f"{name}={json.dumps(v)}")]
     result = tune(
         "--data-dir", data_dir, "--output", tmp_path, "--max-trials", "2", "--epochs", "1",
-        "--max-params", "1000",
+        "--max-params", "1000", *fixed,
     )  # fmt: skip
     assert result.returncode == 1
-    assert "No trial of the search" in result.stderr and "Traceback" not in result.stderr
-    rows = read_leaderboard(tmp_path / "leaderboard.csv")
-    assert [row["status"] for row in rows] == ["FAILED", "FAILED"]
-    assert all("over the budget" in row["message"] for row in rows)
-    assert all(row["epochs"] == "" for row in rows)
+    assert "started: no configuration drawn" in result.stderr
+    assert "max_params=1,000" in result.stderr and "Traceback" not in result.stderr
+    assert not list((tmp_path / "tuner").glob("*/trial_*"))
 
 
 def test_killed_search_resumes_without_losing_or_repeating_trials(data_dir, tmp_path):

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import lenet_blocks as lb
 from lenet_blocks.objectives import loss_and_metrics
-from lenet_blocks.pipeline import make_dataset
+from lenet_blocks.pipeline import EpochCounter, make_dataset
 from lenet_blocks.presets import get_preset
 from lenet_blocks.tuning import (
     HYPERPARAMETERS,
@@ -85,7 +85,8 @@ def config_json(model):
 
 
 def fingerprint(fixed):
-    """What an override can change: the model config, the optimizer, the fit batch size."""
+    """What an override can change: the model config, the optimizer, the loss, the fit batch
+    size, the callbacks of `fit`."""
     keras.backend.clear_session()  # automatic names (e.g. the optimizer's) start afresh
     hypermodel = HyperLeNet(fixed=fixed)
     hp = kt.HyperParameters()
@@ -98,6 +99,7 @@ def fingerprint(fixed):
         config_json(model),
         type(optimizer).__name__,
         json.dumps(optimizer.get_config(), sort_keys=True, default=str),
+        json.dumps(model.loss.get_config(), sort_keys=True, default=str),
         batch_sizes(recorder.args[0]),
         [type(callback).__name__ for callback in recorder.kwargs["callbacks"]],
     ), hp.values
@@ -183,11 +185,17 @@ def test_fit_feeds_arrays_through_the_training_pipeline():
         np.testing.assert_array_equal(got_y, want_y.numpy())
 
 
-def test_fit_shuffles_the_arrays_each_epoch_by_default():
+def test_fit_shuffles_the_arrays_each_epoch_in_an_order_drawn_from_seed_and_epoch():
     recorder = recorded_fit({"batch_size": 64}, X, Y)
-    ((_, first),), ((_, second),) = recorder.batches, recorder.batches  # one epoch each
+    (counter,) = [c for c in recorder.kwargs["callbacks"] if isinstance(c, EpochCounter)]
+    ((_, first),) = recorder.batches  # one epoch
+    counter.on_epoch_begin(1)
+    ((_, second),) = recorder.batches
+    counter.on_epoch_begin(0)
+    ((_, again),) = recorder.batches
     assert sorted(first) == sorted(Y) and not np.array_equal(first, Y)
     assert not np.array_equal(first, second)  # reshuffled for the next epoch
+    np.testing.assert_array_equal(first, again)  # a function of (seed, epoch): resumable
 
 
 def test_reference_values_are_the_defaults_and_the_notebook_preset():
@@ -229,8 +237,13 @@ OVERRIDES = {
     "dropout": ({}, 0.3),
     "include_rescaling": ({}, True),
     "augmentation": ({}, "translate_zoom"),
+    "horizontal_flip": ({}, True),
+    "random_erasing": ({}, 0.25),
+    "mixing": ({}, "mixup"),
+    "label_smoothing": ({}, 0.1),
     "optimizer": ({}, "adamw"),
-    "lr_schedule": ({}, "cosine"),
+    "lr_schedule": ({}, "one_cycle"),
+    "use_ema": ({}, True),
     "sgd_learning_rate": ({}, 0.05),
     "adam_learning_rate": ({"optimizer": "adam"}, 3e-4),
     "adamw_learning_rate": ({"optimizer": "adamw"}, 3e-4),
@@ -497,15 +510,37 @@ def test_budget_allows_a_model_within_it():
     assert batch_sizes(model.fit.args[0]) == [32, 32]
 
 
-def test_budget_rejection_is_a_failed_trial_in_a_search(tmp_path):
-    tuner = make_tuner("random", HyperLeNet(max_params=1000), tmp_path, "budget", max_trials=1)
+class DrawRecordingHyperLeNet(HyperLeNet):
+    """Records the parameter count of every configuration the oracle draws."""
+
+    drawn: list
+
+    def parameter_count(self, values):
+        count = super().parameter_count(values)
+        self.drawn.append(count)
+        return count
+
+
+def test_rejected_draws_do_not_count_as_trials(tmp_path):
+    """Only filters_1 and filters_2 are searched; most of their 16 pairs are over the budget."""
+    fixed = {name: spec.default for name, spec in HYPERPARAMETERS.items() if "filters" not in name}
+    fixed["batch_size"] = 64
+    hypermodel = DrawRecordingHyperLeNet(max_params=50_000, fixed=fixed, seed=0)
+    hypermodel.drawn = []
+    tuner = make_tuner("random", hypermodel, tmp_path, "budget", max_trials=2, seed=3)
     search(tuner)
-    (row,) = leaderboard(tuner)
-    assert row["status"] == "FAILED" and row["rank"] is None
-    assert row["val_accuracy"] is None and row["epochs"] is None
-    assert row["message"].startswith("FailedTrialError: The model has")
-    assert "max_params=1,000" in row["message"]
-    assert row["num_params"] > 1000
+    rows = leaderboard(tuner)
+    assert len(rows) == 2 and all(row["status"] == "COMPLETED" for row in rows)
+    assert all(row["num_params"] <= 50_000 for row in rows)
+    assert any(count > 50_000 for count in hypermodel.drawn)  # some draws were rejected
+
+
+def test_a_budget_no_draw_fits_starts_no_trial(tmp_path):
+    fixed = {name: spec.default for name, spec in HYPERPARAMETERS.items() if name != "units_1"}
+    hypermodel = HyperLeNet(max_params=1000, fixed=fixed)
+    tuner = make_tuner("random", hypermodel, tmp_path, "budget", max_trials=1)
+    search(tuner)
+    assert leaderboard(tuner) == []
 
 
 # -- tuners, resume, leaderboard ------------------------------------------------------------

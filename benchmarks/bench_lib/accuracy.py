@@ -10,7 +10,7 @@ import keras
 from bench_lib import keras_steps
 from bench_lib.keras_steps import HAS_TF_DATA, SEQUENTIAL
 from lenet_blocks.datasets import load_fashion_mnist
-from lenet_blocks.regularization import schedule_callbacks
+from lenet_blocks.regularization import learning_rate_schedule
 
 EVALUATION_BATCH = 1000
 
@@ -74,11 +74,11 @@ def run(name: str, data: tuple, config: dict) -> dict:
         inputs.update(validation_data=(x_test, y_test), validation_batch_size=EVALUATION_BATCH)
     schedule = settings.get("lr_schedule", "constant")  # over as many evaluation chunks:
     chunks = max(1, round(settings.get("epochs", 1) * len(x_train) / (steps * batch)))
-    callbacks = schedule_callbacks(schedule, settings["learning_rate"], chunks)
+    if schedule != "constant":  # a function of the optimizer's step, over the chunks' steps
+        rate = learning_rate_schedule(schedule, settings["learning_rate"], chunks * steps)
+        model.optimizer.learning_rate = rate
     clock = Clock(config["thresholds"], config["max_seconds"], steps * batch)
-    model.fit(
-        **inputs, steps_per_epoch=steps, epochs=10**6, verbose=0, callbacks=[*callbacks, clock]
-    )
+    model.fit(**inputs, steps_per_epoch=steps, epochs=10**6, verbose=0, callbacks=[clock])
     settings = (
         f"{settings['optimizer']} lr {settings['learning_rate']}, batch {batch}, {schedule} "
         f"schedule, {'make_dataset' if pipeline else 'NumPy arrays'}, "

@@ -15,10 +15,18 @@ from collections.abc import Mapping
 import keras
 import keras_tuner
 import tensorflow as tf
+from keras_tuner.src.engine.tuner_utils import SaveBestEpoch
 
 from lenet_blocks.compile import compile_lenet
-from lenet_blocks.pipeline import make_dataset
-from lenet_blocks.regularization import augmented_lenet, schedule_callbacks
+from lenet_blocks.pipeline import EpochCounter, make_dataset
+from lenet_blocks.regularization import (
+    EpochSeed,
+    augmented_lenet,
+    learning_rate_schedule,
+    mix_batches,
+    mixing_layer,
+)
+from lenet_blocks.tuning.resume import TrialCheckpoint
 from lenet_blocks.tuning.space import HYPERPARAMETERS, learning_rate_name, register, validate_fixed
 from lenet_blocks.validation import is_positive_int
 
@@ -102,12 +110,49 @@ class HyperLeNet(keras_tuner.HyperModel):
         if self.seed is not None:
             keras.utils.set_random_seed(self.seed)
         values = {name: register(hp, name, self.fixed) for name in HYPERPARAMETERS}
+        model = self._architecture(values)
+        learning_rate = values[learning_rate_name(values["optimizer"])]
+        compile_lenet(
+            model,
+            values["optimizer"],
+            # A schedule's length is known in `fit` (epochs x batches), which sets the real one;
+            # compiling with one already keeps the optimizer's variables the same for
+            # checkpoints saved and restored.
+            learning_rate_schedule(values["lr_schedule"], learning_rate, total_steps=1),
+            momentum=values["momentum"] or 0.0,  # None when inactive (not SGD)
+            nesterov=bool(values["nesterov"]),
+            weight_decay=values["weight_decay"],
+            use_ema=values["use_ema"],
+            label_smoothing=values["label_smoothing"],
+            soft_labels=values["mixing"] != "none",
+        )
+        # Built now, so that a checkpoint restores the optimizer state too (Hyperband continues
+        # trials from their checkpoints; an unbuilt optimizer skips the saved variables).
+        model.optimizer.build(model.trainable_variables)
+        return model
+
+    def parameter_count(self, values: Mapping[str, object]) -> int:
+        """Parameters of the model that hyperparameter `values` describe, built but not compiled.
+
+        The budget-aware tuners call it on every draw (`make_tuner(..., max_params=...)`).
+
+        Example:
+        >>> HyperLeNet().parameter_count({"filters_1": 12})
+        46982
+        """
+        hp = keras_tuner.HyperParameters()
+        fixed = {**self.fixed, **{k: v for k, v in values.items() if k in HYPERPARAMETERS}}
+        model = self._architecture({name: register(hp, name, fixed) for name in HYPERPARAMETERS})
+        return model.count_params()
+
+    def _architecture(self, values: Mapping[str, object]) -> keras.Model:
+        """The (uncompiled) model of a full set of hyperparameter values."""
         filters = [values["filters_1"], values["filters_2"]]
         paddings = [values["padding"], values["padding"]]
         if values["blocks"] == 3:
             filters.append(values["filters_3"])
             paddings.append("same")
-        model = augmented_lenet(
+        return augmented_lenet(
             values["augmentation"],
             input_shape=self.input_shape,
             seed=self.seed,
@@ -123,19 +168,9 @@ class HyperLeNet(keras_tuner.HyperModel):
             dropout=values["dropout"],
             batch_norm=values["batch_norm"],
             include_rescaling=values["include_rescaling"],
+            horizontal_flip=values["horizontal_flip"],
+            random_erasing=values["random_erasing"],
         )
-        compile_lenet(
-            model,
-            values["optimizer"],
-            values[learning_rate_name(values["optimizer"])],
-            momentum=values["momentum"] or 0.0,  # None when inactive (not SGD)
-            nesterov=bool(values["nesterov"]),
-            weight_decay=values["weight_decay"],
-        )
-        # Built now, so that a checkpoint restores the optimizer state too (Hyperband continues
-        # trials from their checkpoints; an unbuilt optimizer skips the saved variables).
-        model.optimizer.build(model.trainable_variables)
-        return model
 
     def check_budget(self, model: keras.Model) -> None:
         """Raises `keras_tuner.errors.FailedTrialError` if `model` is over `max_params`.
@@ -162,21 +197,27 @@ class HyperLeNet(keras_tuner.HyperModel):
         """Trains `model` on batches of the `batch_size` hyperparameter; returns the `History`.
 
         Checks the parameter budget first (`check_budget`). Every keyword argument, the
-        tuner's `callbacks` included, goes to `model.fit`; with `lr_schedule="cosine"`, a
-        `CosineLearningRate` callback is added after them.
+        tuner's `callbacks` included, goes to `model.fit`. A schedule other than `"constant"`
+        becomes the optimizer's learning rate over `epochs` x the batches of an epoch
+        (`regularization.learning_rate_schedule`); `use_ema` adds Keras' `SwapEMAWeights`, so
+        that validation measures the averaged weights; `mixing` mixes the training batches
+        (`keras.layers.MixUp` / `CutMix`, soft labels). A `TrialCheckpoint` among the callbacks
+        (the tuners of `make_tuner` add one) is restored first: an interrupted trial continues
+        after its last completed epoch.
 
         Data: NumPy arrays `x, y` (and `validation_data=(x_val, y_val)`) go through
         `lenet_blocks.pipeline.make_dataset`, as in training: float32 batches of `batch_size`
         with a channel axis added to `(n, height, width)` images, the training set reshuffled
-        every epoch (`shuffle=False` keeps its order) from `seed`. An *unbatched*
+        every epoch (`shuffle=False` keeps its order) in an order drawn from `(seed, epoch)`
+        (without a seed, reshuffled at random). An *unbatched*
         `tf.data.Dataset` of `(image, label)` is batched here (and so is an unbatched
         validation dataset); an already batched one cannot be rebatched and raises
         `keras_tuner.errors.FatalValueError` (hold the batch size with
         `fixed={"batch_size": n}` and pass unbatched data instead).
 
         The returned `History` has two extra entries per epoch, recorded by the tuner with the
-        trial's metrics: `num_params` (`model.count_params()`) and `epochs_trained` (epochs run
-        by this call).
+        trial's metrics: `num_params` (`model.count_params()`) and `epochs_trained` (epochs of
+        this call, restored ones included).
 
         Raises:
             keras_tuner.errors.FailedTrialError: if the model is over `max_params`.
@@ -193,6 +234,7 @@ class HyperLeNet(keras_tuner.HyperModel):
         batch_size = self.batch_size(hp)
         shuffle = kwargs.get("shuffle", True)
         kwargs["shuffle"] = False  # Keras cannot shuffle a dataset (and warns if asked to)
+        callbacks = list(kwargs.get("callbacks") or [])
         if isinstance(x, tf.data.Dataset):
             if y is not None:
                 raise keras_tuner.errors.FatalValueError(
@@ -205,8 +247,17 @@ class HyperLeNet(keras_tuner.HyperModel):
                     f"Received: x with element_spec={x.element_spec}"
                 )
             x = x.batch(batch_size).prefetch(tf.data.AUTOTUNE)  # shuffling is the dataset's job
+        elif shuffle and self.seed is not None:
+            # Each epoch's order is drawn from (seed, epoch), so a resumed trial sees the same.
+            counter = EpochCounter()
+            callbacks.insert(0, counter)
+            x = make_dataset(x, y, batch_size, shuffle=True, seed=self.seed, epoch=counter.epoch)
         else:
             x = make_dataset(x, y, batch_size, shuffle=shuffle, seed=self.seed)
+        mixer = mixing_layer(hp.get("mixing"), seed=self.seed)
+        if mixer is not None:
+            x = mix_batches(x, mixer, self.classes)
+            callbacks.insert(0, EpochSeed(mixer.generator, self.seed or 0))
         validation_data = kwargs.get("validation_data")
         if isinstance(validation_data, tf.data.Dataset):
             if not self._is_batched(validation_data, "validation_data"):
@@ -214,13 +265,57 @@ class HyperLeNet(keras_tuner.HyperModel):
         elif validation_data is not None:
             x_val, y_val = validation_data
             kwargs["validation_data"] = make_dataset(x_val, y_val, batch_size)
-        optimizer_name = hp.get("optimizer")
-        kwargs["callbacks"] = [
-            *(kwargs.get("callbacks") or []),
-            *schedule_callbacks(hp.get("lr_schedule"), hp.get(learning_rate_name(optimizer_name))),
-        ]
-        history = model.fit(x, **kwargs)
-        if isinstance(history, keras.callbacks.History) and history.history:
+        if hp.get("use_ema"):
+            # Validation (the objective) and the tuner's best-epoch checkpoint see the averaged
+            # weights, a `TrialCheckpoint` (earlier in the list) the trained ones.
+            best_epoch = [i for i, c in enumerate(callbacks) if isinstance(c, SaveBestEpoch)]
+            position = best_epoch[0] if best_epoch else len(callbacks)
+            callbacks.insert(position, keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
+        kwargs["callbacks"] = callbacks
+        self._set_schedule(hp, model, x, kwargs)
+        return self._fit_resuming(model, x, kwargs)
+
+    def _set_schedule(self, hp, model: keras.Model, x, kwargs: dict) -> None:
+        """Gives the optimizer its `lr_schedule` over `fit`'s epochs of the batches of `x`."""
+        if hp.get("lr_schedule") == "constant":
+            return
+        steps = kwargs.get("steps_per_epoch") or int(x.cardinality())
+        if steps < 1:
+            raise keras_tuner.errors.FatalValueError(
+                f"lr_schedule={hp.get('lr_schedule')!r} needs the number of batches per epoch: "
+                "pass `steps_per_epoch`, or a dataset of known size. "
+                f"Received: a dataset of cardinality {steps}"
+            )
+        learning_rate = hp.get(learning_rate_name(hp.get("optimizer")))
+        model.optimizer.learning_rate = learning_rate_schedule(
+            hp.get("lr_schedule"), learning_rate, kwargs.get("epochs", 1) * steps
+        )
+
+    def _fit_resuming(self, model: keras.Model, x, kwargs: dict) -> keras.callbacks.History:
+        """`model.fit(x, **kwargs)`, continuing from a `TrialCheckpoint` among the callbacks.
+
+        The returned history covers the whole trial: the restored epochs and the new ones.
+        """
+        checkpoint = next((c for c in kwargs["callbacks"] if isinstance(c, TrialCheckpoint)), None)
+        done, restored = checkpoint.restore(model) if checkpoint is not None else (0, {})
+        if done:
+            kwargs["initial_epoch"] = max(kwargs.get("initial_epoch", 0), done)
+            for callback in kwargs["callbacks"]:
+                if isinstance(callback, SaveBestEpoch) and callback.objective.has_value(restored):
+                    values = restored[callback.objective.name]
+                    better = max if callback.objective.direction == "max" else min
+                    callback.best_value = better(values)
+        if kwargs.get("initial_epoch", 0) < kwargs.get("epochs", 1):
+            history = model.fit(x, **kwargs)
+        else:  # killed after the trial's last epoch
+            history = keras.callbacks.History()
+        if not isinstance(history, keras.callbacks.History):
+            return history
+        history.history = {
+            key: [*restored.get(key, []), *history.history.get(key, [])]
+            for key in {**restored, **history.history}
+        }
+        if history.history:
             epochs = len(next(iter(history.history.values())))
             history.history["num_params"] = [model.count_params()] * epochs
             history.history["epochs_trained"] = [epochs] * epochs

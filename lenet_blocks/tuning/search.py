@@ -3,8 +3,10 @@
 It searches `HyperLeNet` on Fashion-MNIST (the last 10% of the training set validates), prints
 the leaderboard, reloads the best trial's model, evaluates it on the test set and writes, into
 the output directory: `best_model.keras`, `best_hyperparameters.json`, `leaderboard.csv` and
-`search.png`. The tuner's own files live in `OUTPUT/tuner/PROJECT`: started again with the same
-arguments, a killed search resumes there (completed trials are kept, the interrupted one reruns).
+`search.png`. Trials are compared and the best one chosen on validation accuracy only; the
+test set is used once, to evaluate the chosen model. The tuner's own files live in
+`OUTPUT/tuner/PROJECT`: started again with the same arguments, a killed search resumes there
+(completed trials are kept, the interrupted one continues after its last completed epoch).
 The images go to the tuner as they are (uint8); `HyperLeNet.fit` feeds them through
 `lenet_blocks.pipeline.make_dataset`, the input path of training.
 """
@@ -31,7 +33,7 @@ from lenet_blocks.tuning.leaderboard import (
     leaderboard,
     write_leaderboard_csv,
 )
-from lenet_blocks.tuning.tuners import make_tuner
+from lenet_blocks.tuning.tuners import MAX_DRAWS, make_tuner
 
 __all__ = ["SearchFailedError", "format_summary", "is_search_worker", "run_search"]
 
@@ -71,7 +73,8 @@ def run_search(
         executions_per_trial: trainings per trial, their objective averaged.
         seed: seeds the oracle, the models and the augmentation.
         project_name: name of the tuner project inside `output_dir/tuner`.
-        max_params: parameter budget; larger models fail their trial before training.
+        max_params: parameter budget; configurations over it are drawn again before they
+            become trials (budget-aware sampling, see `make_tuner`).
         fixed: hyperparameter values held fixed, e.g. `{"activation": "relu"}`.
         validation_split: fraction at the end of the training set used for validation.
         data: `((x_train, y_train), (x_test, y_test))`; default: the arrays of
@@ -166,6 +169,12 @@ def run_search(
         if verbose:
             print(format_leaderboard(rows))
         completed = [row for row in rows if row["rank"] is not None]
+        if not rows and max_params is not None:
+            raise SearchFailedError(
+                f"No trial of the search in {output_dir / 'tuner' / project_name} started: no "
+                f"configuration drawn ({MAX_DRAWS} draws in a row) fits the budget "
+                f"max_params={max_params:,}; raise it or hold smaller values fixed."
+            )
         if not completed:
             raise SearchFailedError(
                 f"No trial of the search in {output_dir / 'tuner' / project_name} completed; see "

@@ -25,7 +25,7 @@ from typing import NamedTuple
 import keras
 import keras_tuner
 
-from lenet_blocks.choices import AUGMENTATIONS, LR_SCHEDULES
+from lenet_blocks.choices import AUGMENTATIONS, LR_SCHEDULES, MIXINGS
 from lenet_blocks.regularization import AUGMENTATION_FACTOR
 from lenet_blocks.validation import is_number, is_positive_int
 
@@ -178,7 +178,30 @@ HYPERPARAMETERS: dict[str, Hyperparameter] = {
         AUGMENTATIONS,
         "none",
         f"Training-only RandomTranslation (and RandomZoom) by up to {AUGMENTATION_FACTOR:g} "
-        "of the image side, zero fill, before the LeNet.",
+        "of the image side, zero fill, before the LeNet (pad-and-crop).",
+    ),
+    "horizontal_flip": _boolean(
+        False,
+        "Training-only `RandomFlip('horizontal')` first (label-preserving for Fashion-MNIST).",
+    ),
+    "random_erasing": _choice(
+        (0.0, 0.25, 0.5),
+        0.0,
+        "Probability of training-only `RandomErasing` (cutout) of a patch of each image; 0 is "
+        "none.",
+        fixed_rule=_float_in(0, 1, closed=True),
+    ),
+    "mixing": _choice(
+        MIXINGS,
+        "none",
+        "`keras.layers.MixUp` or `CutMix` of the training batches (soft labels; validation "
+        "keeps integer labels).",
+    ),
+    "label_smoothing": _choice(
+        (0.0, 0.05, 0.1, 0.2),
+        0.0,
+        "Label smoothing of the cross-entropy (`losses.SmoothedCrossentropy`); 0 is none.",
+        fixed_rule=_float_in(0, 1, closed=False),
     ),
     "optimizer": _choice(tuple(_LEARNING_RATES), "sgd", "Keras optimizer."),
     **{
@@ -194,8 +217,13 @@ HYPERPARAMETERS: dict[str, Hyperparameter] = {
     "lr_schedule": _choice(
         LR_SCHEDULES,
         "constant",
-        "Learning rate over training: constant, or cosine decay to 0 over the epochs of `fit` "
-        "(`lenet_blocks.regularization.CosineLearningRate`).",
+        "Learning rate over the steps of `fit`: constant, cosine decay to 0, linear warm-up "
+        "then cosine, or one-cycle (`lenet_blocks.regularization.learning_rate_schedule`).",
+    ),
+    "use_ema": _boolean(
+        False,
+        "Exponential moving average of the weights (the optimizer's `use_ema`); validation "
+        "and the trial's model use the averaged weights.",
     ),
     "momentum": _choice(
         (0.0, 0.5, 0.9, 0.99),

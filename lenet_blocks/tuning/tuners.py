@@ -1,5 +1,14 @@
 """`make_tuner`: a keras-tuner `Tuner` of the kind asked for, maximizing `val_accuracy`.
 
+Two things are added to keras-tuner's own tuners:
+
+- *budget-aware sampling*: with a hypermodel that has a `max_params` budget (`HyperLeNet`),
+  every configuration the oracle proposes is counted first (the model is built, not trained);
+  one over the budget is drawn again, so it never becomes a trial (keras-tuner's
+  `max_model_size` would record it as a failed trial);
+- *mid-trial resume*: each trial's `fit` gets a `TrialCheckpoint` in the trial's folder, so a
+  search killed mid-trial continues that trial after its last completed epoch.
+
 Example:
 >>> import tempfile
 >>> from lenet_blocks.tuning import HyperLeNet
@@ -12,16 +21,84 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from pathlib import Path
 
 import keras_tuner
 from keras_tuner.src.engine import conditions as keras_tuner_conditions
+from keras_tuner.src.engine import trial as trial_module
 
 from lenet_blocks.choices import TUNER_KINDS, check_choice
+from lenet_blocks.tuning.resume import TrialCheckpoint
 from lenet_blocks.validation import is_positive_int
 
-__all__ = ["OBJECTIVE", "TUNER_KINDS", "make_tuner"]
+__all__ = ["MAX_DRAWS", "OBJECTIVE", "TUNER_KINDS", "make_tuner", "sample_within_budget"]
 
 OBJECTIVE = "val_accuracy"
+MAX_DRAWS = 200  # draws over the budget in a row before the oracle gives up (search ends)
+
+
+class _ResumableTrials:
+    """Adds a `TrialCheckpoint` in the trial's folder to the callbacks of every trial's `fit`.
+
+    Only with `executions_per_trial=1`: keras-tuner reruns every execution of an interrupted
+    trial, and the checkpoint holds one training.
+    """
+
+    def run_trial(self, trial, *args, **kwargs):
+        if self.executions_per_trial == 1:
+            checkpoint = TrialCheckpoint(Path(self.get_trial_dir(trial.trial_id)) / "resume")
+            kwargs = {**kwargs, "callbacks": [*(kwargs.get("callbacks") or []), checkpoint]}
+        return super().run_trial(trial, *args, **kwargs)
+
+
+class RandomSearch(_ResumableTrials, keras_tuner.RandomSearch):
+    """`keras_tuner.RandomSearch` whose trials resume mid-trial."""
+
+
+class BayesianOptimization(_ResumableTrials, keras_tuner.BayesianOptimization):
+    """`keras_tuner.BayesianOptimization` whose trials resume mid-trial."""
+
+
+class Hyperband(_ResumableTrials, keras_tuner.Hyperband):
+    """`keras_tuner.Hyperband` whose trials resume mid-trial."""
+
+
+def sample_within_budget(oracle, parameter_count, max_params: int) -> None:
+    """Makes `oracle` propose only configurations of at most `max_params` parameters.
+
+    A proposal over the budget is replaced by random draws (the oracle's own, so they are
+    seeded and not repeated) until one fits; after `MAX_DRAWS` draws in a row over the budget
+    the oracle stops the search. Rejected draws never become trials.
+
+    Args:
+        oracle: a keras-tuner `Oracle` (random, Bayesian or Hyperband).
+        parameter_count: function of a dict of hyperparameter values -> parameter count
+            (`HyperLeNet.parameter_count`).
+        max_params: int. The budget.
+    """
+    populate_space = oracle.populate_space
+    counts = {}
+
+    def fits(values: dict) -> bool:
+        key = tuple(sorted((k, repr(v)) for k, v in values.items() if not k.startswith("tuner/")))
+        if key not in counts:
+            counts[key] = parameter_count(values)
+        return counts[key] <= max_params
+
+    def populate_within_budget(trial_id):
+        proposal = populate_space(trial_id)
+        if proposal["status"] != trial_module.TrialStatus.RUNNING or fits(proposal["values"]):
+            return proposal
+        bookkeeping = {k: v for k, v in proposal["values"].items() if k.startswith("tuner/")}
+        for _ in range(MAX_DRAWS):
+            values = oracle._random_values()
+            if values is None:
+                break
+            if fits(values):
+                return {**proposal, "values": {**values, **bookkeeping}}
+        return {"status": trial_module.TrialStatus.STOPPED, "values": None}
+
+    oracle.populate_space = populate_within_budget
 
 
 def _no_print(*args, **kwargs) -> None:
@@ -63,7 +140,8 @@ def make_tuner(
             `max_consecutive_failed_trials`, `distribution_strategy`, ...).
 
     Returns:
-        A `keras_tuner.RandomSearch`, `BayesianOptimization` or `Hyperband`.
+        A `RandomSearch`, `BayesianOptimization` or `Hyperband` (keras-tuner's, with mid-trial
+        resume; and budget-aware sampling when `hypermodel.max_params` is set).
 
     Raises:
         ValueError: for an unknown `kind` or a missing or invalid count.
@@ -106,14 +184,18 @@ def make_tuner(
         **tuner_kwargs,
     }
     if kind == "random":
-        return keras_tuner.RandomSearch(max_trials=max_trials, **common)
-    if kind == "bayesian":
+        tuner = RandomSearch(max_trials=max_trials, **common)
+    elif kind == "bayesian":
         _check_bayesian_extra()
-        return keras_tuner.BayesianOptimization(max_trials=max_trials, **common)
-    tuner = keras_tuner.Hyperband(max_epochs=max_epochs, **common)
-    # Hyperband has no `max_trials` argument, but its oracle honours the attribute (it is not
-    # part of the saved state, so it is set again on every resume).
-    tuner.oracle.max_trials = max_trials
+        tuner = BayesianOptimization(max_trials=max_trials, **common)
+    else:
+        tuner = Hyperband(max_epochs=max_epochs, **common)
+        # Hyperband has no `max_trials` argument, but its oracle honours the attribute (it is
+        # not part of the saved state, so it is set again on every resume).
+        tuner.oracle.max_trials = max_trials
+    max_params = getattr(hypermodel, "max_params", None)
+    if max_params is not None and hasattr(hypermodel, "parameter_count"):
+        sample_within_budget(tuner.oracle, hypermodel.parameter_count, max_params)
     return tuner
 
 
