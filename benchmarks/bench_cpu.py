@@ -29,6 +29,7 @@ from bench_lib.timing import positive
 RESULTS_DIR = Path(__file__).resolve().parent / "results" / "cpu"
 DOCS = [cross_backend.REPOSITORY / "docs" / name for name in ("backends.md", "benchmarks.md")]
 QUICK = {"batch_sizes": [32], "samples": 256, "repeats": 1}
+"""`--quick` also skips the untimed warm-up run: a smoke test, its figures hold first calls."""
 QUICK_VARIANTS = ["package", "keras-fit", "pytorch-eager"]
 SHARED_MACHINE_NOTE = (
     "The machine was shared with other jobs while this ran (load average at start above): "
@@ -51,7 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--threads", type=positive, help="compute threads per process (default: all CPUs)")
     add("--shared-machine", action="store_true", help="say in the report that others ran too")
     add("--update-docs", action="store_true", help="rewrite the table in docs/*.md")
-    add("--from", dest="source", type=Path, help="with --update-docs: a backends.json, no run")
+    add("--from", dest="source", type=Path, help="no run: rewrite this backends.json's reports")
     add("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
@@ -71,6 +72,7 @@ def run_config(args: argparse.Namespace) -> dict:
         "samples": pick(args.samples, "samples", 8192),
         "repeats": pick(args.repeats, "repeats", 3),
         "variants": list(args.variants or default_variants),
+        "warmup": not args.quick,
         "threads": args.threads,
         "seed": args.seed,
         "timing": "docs/benchmarks.md, 'Which backend on which CPU'",
@@ -122,10 +124,11 @@ def update_docs(result: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.source is not None:
-        if not args.update_docs:
-            raise SystemExit("--from reads a run for --update-docs; give --update-docs too")
-        update_docs(json.loads(args.source.read_text()))
+    if args.source is not None:  # the reports of a finished run, from its figures
+        result = cross_backend.derive(json.loads(args.source.read_text()))
+        backend_report.write(result, args.source.parent)
+        if args.update_docs:
+            update_docs(result)
         return 0
     config = run_config(args)
     cpu_model, flags = cpu.cpu_info()
@@ -155,9 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         workers, result["workers"], skipped = start_workers(config, isas, Path(logs))
 
         def after_group(figures, skipped_now):
-            found = cross_backend.ratios(figures)
-            result.update(figures=figures, ratios=found, skipped=skipped + skipped_now)
-            result["fastest"] = cross_backend.fastest(figures, found)
+            result.update(figures=figures, skipped=skipped + skipped_now)
+            result.update(cross_backend.derive(result))
             result["elapsed_seconds"] = round(time.perf_counter() - started, 1)
             backend_report.write(result, args.output, plots=False)
             print(f"  {len(figures)} figures after {result['elapsed_seconds']} s", flush=True)

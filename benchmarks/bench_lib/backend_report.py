@@ -48,20 +48,28 @@ def fastest_table(result: dict) -> list[str]:
     Example:
     >>> row = {"isa": "avx2", "batch_size": 32, "backend": "jax", "variant": "package",
     ...        "samples_per_second": 5e3, "package_vs_keras_fit": 1.1,
-    ...        "package_vs_pytorch_eager": 0.7}
+    ...        "package_vs_pytorch_eager": 0.7, "runner_up": "avx2/keras-torch/package/b32",
+    ...        "separated": False}
     >>> fastest_table({"fastest": [row]})[-1]
-    '| avx2 | 32 | jax | lenet-blocks train | 5,000 | 1.10x | 0.70x |'
+    '| avx2 | 32 | jax | lenet-blocks train | 5,000 | 1.10x | 0.70x | torch, ranges overlap |'
     """
     header = ["instruction set", "batch", "fastest backend", "how", "samples/s (median)"]
-    header += ["vs plain Keras fit, same backend", "vs PyTorch eager"]
-    rows = [
-        [
+    header += ["vs plain Keras fit, same backend", "vs PyTorch eager", "next backend"]
+    rows = []
+    for row in result["fastest"]:
+        runner_up = row.get("runner_up")
+        if runner_up is None:
+            following = "-"
+        else:
+            following = key_fields(runner_up)["framework"].removeprefix("keras-") + (
+                ", ranges apart" if row["separated"] else ", ranges overlap"
+            )
+        rows.append([
             row["isa"], str(row["batch_size"]), row["backend"], LABELS[row["variant"]],
             _number(row["samples_per_second"]),
             _ratio(row["package_vs_keras_fit"]), _ratio(row["package_vs_pytorch_eager"]),
-        ]
-        for row in result["fastest"]
-    ]  # fmt: skip
+            following,
+        ])  # fmt: skip
     return table(header, rows)
 
 
@@ -72,7 +80,9 @@ def docs_block(result: dict) -> str:
         DOCS_BEGIN,
         "",
         f"From `{result['command']}` ({result['created']}, {device['cpu_model']}, "
-        f"{device['usable_cpus']} CPUs, flags {', '.join(device['cpu_flags']) or '-'}; "
+        f"{device['usable_cpus']} CPUs, flags {', '.join(device['cpu_flags']) or '-'}, "
+        f"{result['config'].get('threads') or 'all'} thread(s) per process, load average at "
+        f"start {', '.join(f'{value:.2f}' for value in device['load_average_at_start'])}; "
         "`benchmarks/results/cpu/backends.md`):",
         "",
         *fastest_table(result),
@@ -92,7 +102,8 @@ def update_docs(path: Path, result: dict) -> bool:
     >>> doc = Path(tempfile.mkdtemp()) / "x.md"
     >>> _ = doc.write_text(f"a\\n{DOCS_BEGIN}\\nold\\n{DOCS_END}\\nb\\n")
     >>> update_docs(doc, {"fastest": [], "notes": [], "command": "c", "created": "t",
-    ...     "device": {"cpu_model": "m", "usable_cpus": 2, "cpu_flags": []}})
+    ...     "config": {"threads": 1}, "device": {"cpu_model": "m", "usable_cpus": 2,
+    ...     "cpu_flags": [], "load_average_at_start": [1.0, 1.0, 1.0]}})
     True
     >>> "old" in doc.read_text()
     False

@@ -4,9 +4,9 @@ Started as `KERAS_BACKEND=<backend> python -m bench_lib.backend_worker` (with `b
 `PYTHONPATH`) by `bench_lib.cross_backend`, it answers one JSON request per line on stdin, one
 JSON reply per line on stdout (anything else the libraries print goes to stderr):
 
-- `{"op": "prepare", "batch_size": B, "samples": N, "seed": S, "variants": [...]}` builds the
-  candidates of one batch size and runs each once, untimed; replies with their names and the
-  error of each that failed;
+- `{"op": "prepare", "batch_size": B, "samples": N, "seed": S, "variants": [...], "warmup":
+  true}` builds the candidates of one batch size and (with `warmup`) runs each once, untimed;
+  replies with their names and the error of each that failed;
 - `{"op": "run", "name": NAME}` runs one timed repeat; replies `{"samples", "seconds"}`.
 
 The candidates (`VARIANTS`), each an epoch of `N` synthetic samples:
@@ -18,7 +18,7 @@ The candidates (`VARIANTS`), each an epoch of `N` synthetic samples:
 - `package-spe32`: the same with `--steps-per-execution 32` (32 steps per compiled call);
 - `package-cosine`: the same with `--lr-schedule cosine`;
 - `keras-fit`: plain Keras `fit` of the notebook's `keras.Sequential` on NumPy uint8 arrays,
-  compile defaults, timed over one epoch after a first one;
+  compile defaults, one epoch per call on the same model (after the warm-up's first epoch);
 - `pytorch-eager` (with PyTorch installed): the same network in PyTorch, eager, the same number
   of SGD steps on one batch of device tensors.
 """
@@ -150,9 +150,9 @@ def serve(requests, send) -> None:
         try:
             if request["op"] == "prepare":
                 runs, failed = make_candidates(request)
-                for name, run in list(runs.items()):
+                for name, run in list(runs.items()) if request.get("warmup", True) else ():
                     try:
-                        run()  # untimed: tracing, compilation, first allocations
+                        run()  # untimed: the libraries' first calls, allocations
                     except Exception as error:  # a variant this backend cannot run
                         failed[name] = f"{type(error).__name__}: {str(error)[:300]}"
                         del runs[name]

@@ -157,7 +157,8 @@ def samples_per_epoch(batch_size: int, samples: int) -> int:
 def measure(workers: list[Worker], config: dict, after_group=lambda figures, skipped: None):
     """Figures (samples/s, `timing.summarize`) keyed by `figure_key`, and what was skipped.
 
-    For each batch size: every worker prepares its candidates (one untimed run each), then
+    For each batch size: every worker prepares its candidates (with `config["warmup"]`, one
+    untimed run each), then
     `config["repeats"]` rounds run every candidate of every worker once, in turn.
     """
     figures, skipped = {}, []
@@ -166,6 +167,7 @@ def measure(workers: list[Worker], config: dict, after_group=lambda figures, ski
         candidates = []
         for worker in list(workers):
             request = {"batch_size": batch, "samples": samples, "seed": config["seed"]}
+            request["warmup"] = config["warmup"]
             request["variants"] = worker_variants(worker.backend, config["variants"])
             try:
                 reply = worker.request(op="prepare", **request)
@@ -227,16 +229,23 @@ def ratios(figures: dict) -> dict:
     return found
 
 
+def derive(result: dict) -> dict:
+    """`result` with its `ratios` and `fastest` computed from its `figures`."""
+    found = ratios(result["figures"])
+    return {**result, "ratios": found, "fastest": fastest(result["figures"], found)}
+
+
 def fastest(figures: dict, found_ratios: dict) -> list[dict]:
     """For each instruction set and batch size: the backend and way of running the package
-    (`PACKAGE_VARIANTS`) with the highest figure, and its ratios to plain `fit` on the same
-    backend and to PyTorch eager.
+    (`PACKAGE_VARIANTS`) with the highest median, its ratios to plain `fit` on the same backend
+    and to PyTorch eager, the best figure of another backend (`runner_up`), and whether the
+    two are `separated` (the fastest one's slowest repeat beat the runner-up's fastest).
 
     Example:
-    >>> figures = {"avx2/keras-jax/package/b32": {"median": 3.0},
-    ...            "avx2/keras-torch/package-spe32/b32": {"median": 2.0}}
-    >>> [(row["isa"], row["batch_size"], row["backend"]) for row in fastest(figures, {})]
-    [('avx2', 32, 'jax')]
+    >>> figures = {"avx2/keras-jax/package/b32": {"median": 3.0, "min": 2.5, "max": 3.5},
+    ...            "avx2/keras-torch/package-spe32/b32": {"median": 2.0, "min": 1.0, "max": 2.6}}
+    >>> [(row["backend"], row["runner_up"], row["separated"]) for row in fastest(figures, {})]
+    [('jax', 'avx2/keras-torch/package-spe32/b32', False)]
     """
     groups = defaultdict(list)
     for key in figures:
@@ -249,6 +258,12 @@ def fastest(figures: dict, found_ratios: dict) -> list[dict]:
         f = key_fields(best)
         row = {"isa": isa, "batch_size": batch, "backend": f["framework"].removeprefix("keras-")}
         row.update(variant=f["variant"], figure=best, samples_per_second=figures[best]["median"])
+        others = [k for k in keys if key_fields(k)["framework"] != f["framework"]]
+        runner_up = max(others, key=lambda key: figures[key]["median"], default=None)
+        row["runner_up"] = runner_up
+        row["separated"] = runner_up is not None and (
+            figures[best]["min"] > figures[runner_up]["max"]
+        )  # the two min-max ranges do not overlap
         for peer in ("keras_fit", "pytorch_eager"):
             ratio = found_ratios.get(f"{f['variant']}_vs_{peer}/{isa}/{f['framework']}/b{batch}")
             row[f"package_vs_{peer}"] = ratio["value"] if ratio else None
