@@ -30,6 +30,7 @@ True
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import tempfile
 import warnings
@@ -196,11 +197,8 @@ def tflite_interpreter(**source):
     Raises:
         ExportDependencyError: if `ai-edge-litert` is not installed.
     """
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError as error:
-        raise _missing("TFLite verification", "ai-edge-litert", error) from error
-    return Interpreter(**source)
+    litert = import_dependency("ai_edge_litert.interpreter", "TFLite verification")
+    return litert.Interpreter(**source)
 
 
 def convert_tflite_int8(
@@ -272,36 +270,29 @@ def convert_tflite_int8(
         raise ExportError(f"TFLite int8 conversion failed: {error}") from error
 
 
-def _missing(what: str, package: str, error: ImportError) -> ExportDependencyError:
-    return ExportDependencyError(
-        f"{what} needs {package} ({error}); install it with `pip install 'lenet_blocks[export]'`."
-    )
+def import_dependency(module: str, what: str, extra: str = "export"):
+    """Imports `module`, a package of one of the package's extras, or says which extra has it.
 
-
-def import_onnx_runtime():
-    """Returns the `onnxruntime` module.
-
-    Raises:
-        ExportDependencyError: (an `ImportError`) naming the `export` extra, when it is missing.
-    """
-    try:
-        import onnxruntime
-    except ImportError as error:
-        raise _missing("ONNX export", "onnxruntime", error) from error
-    return onnxruntime
-
-
-def import_openvino():
-    """Returns the `openvino` module.
+    Args:
+        module: the module to import (`"onnxruntime"`, `"ai_edge_litert.interpreter"`).
+        what: what needs it, for the message (`"ONNX export"`).
+        extra: the `lenet_blocks` extra that installs it.
 
     Raises:
-        ExportDependencyError: (an `ImportError`) naming the `export` extra, when it is missing.
+        ExportDependencyError: (an `ImportError`) naming the extra, when `module` is missing.
+
+    Example:
+    >>> import_dependency("json", "A doctest").__name__
+    'json'
     """
     try:
-        import openvino
+        return importlib.import_module(module)
     except ImportError as error:
-        raise _missing("OpenVINO export", "openvino", error) from error
-    return openvino
+        package = module.split(".")[0].replace("_", "-")
+        raise ExportDependencyError(
+            f"{what} needs {package} ({error}); install it with "
+            f"`pip install 'lenet_blocks[{extra}]'`."
+        ) from error
 
 
 def check_dependencies(format: str) -> None:
@@ -311,29 +302,17 @@ def check_dependencies(format: str) -> None:
         format: the export format.
     """
     if format == "onnx":
-        import_onnx_runtime()
+        import_dependency("onnxruntime", "ONNX export")
         converter = {"tensorflow": "tf2onnx", "jax": "jax2onnx", "torch": "onnxscript"}
         package = converter.get(keras.backend.backend())
         if package is not None:
-            try:
-                __import__(package)
-            except ImportError as error:
-                raise _missing("ONNX export", package, error) from error
+            import_dependency(package, "ONNX export")
     elif format == "openvino":
-        import_openvino()
+        import_dependency("openvino", "OpenVINO export")
     elif format == "tflite":
-        try:
-            import ai_edge_litert  # noqa: F401
-        except ImportError as error:
-            raise _missing("TFLite verification", "ai-edge-litert", error) from error
+        import_dependency("ai_edge_litert", "TFLite verification")
     elif format == "keras-hub":
-        try:
-            import keras_hub  # noqa: F401
-        except ImportError as error:
-            raise ExportDependencyError(
-                f"keras-hub export needs keras-hub ({error}); install it with "
-                "`pip install 'lenet_blocks[hub]'`."
-            ) from error
+        import_dependency("keras_hub", "keras-hub export", extra="hub")
 
 
 def convert_onnx(model: keras.Model, output: Path, opset: int) -> None:
@@ -380,7 +359,7 @@ def convert_openvino(model: keras.Model, directory: Path) -> None:
     Raises:
         ExportError: if the converter fails.
     """
-    import_openvino()
+    import_dependency("openvino", "OpenVINO export")
     directory.mkdir(parents=True)
     spec = input_spec(model) if keras.backend.backend() == "tensorflow" else _keras_spec(model)
     try:

@@ -28,8 +28,7 @@ from lenet_blocks.export.formats import (
     OPENVINO_FILE,
     OUTPUT_NAME,
     SIGNATURE,
-    import_onnx_runtime,
-    import_openvino,
+    import_dependency,
     tflite_interpreter,
 )
 
@@ -123,14 +122,15 @@ def _run_tflite(path: Path, images: np.ndarray) -> np.ndarray:
 
 
 def _run_onnx(path: Path, images: np.ndarray) -> np.ndarray:
-    session = import_onnx_runtime().InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    onnxruntime = import_dependency("onnxruntime", "ONNX export")
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     outputs = [session.run(None, {name: batch})[0] for batch in _batches(images)]
     return np.concatenate(outputs).astype("float32")
 
 
 def _run_openvino(path: Path, images: np.ndarray) -> np.ndarray:
-    openvino = import_openvino()
+    openvino = import_dependency("openvino", "OpenVINO export")
     compiled = openvino.Core().compile_model(str(path / OPENVINO_FILE), "CPU")
     outputs = [compiled(batch)[0] for batch in _batches(images)]
     return np.concatenate(outputs).astype("float32")
