@@ -29,7 +29,7 @@ from typing import ClassVar
 import numpy as np
 
 from lenet_blocks import datasets
-from lenet_blocks.image_folders import ImageFolder, scan_image_folder
+from lenet_blocks.image_folders import ImageFolder, folder_arrays, scan_image_folder
 from lenet_blocks.npz_archives import read_npz
 
 __all__ = [
@@ -94,17 +94,18 @@ class LoadedData:
     def classes(self) -> int:
         return len(self.class_names)
 
-    def arrays(self) -> Arrays:
-        """`((x_train, y_train), (x_test, y_test))`; an image folder (streamed) has none.
+    def arrays(self, validation_split: float = 0.1, seed: int = 0) -> Arrays:
+        """`((x_train, y_train), (x_test, y_test))`, an image folder read into memory.
+
+        Args:
+            validation_split, seed: an image folder without a `test/` part holds out Keras'
+                seeded split as its test split (`image_folders.folder_arrays`).
 
         Raises:
-            ValueError: the data set is an image folder.
+            ValueError: an image folder too big to hold in memory.
         """
         if self.folder is not None:
-            raise ValueError(
-                f"This command needs a data set held in memory (a named set, an IDX directory "
-                f"or an .npz archive); an image folder is streamed. Received: dataset={self.name!r}"
-            )
+            return folder_arrays(self.folder, validation_split, seed)
         return self.train, self.test
 
 

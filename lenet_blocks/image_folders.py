@@ -18,10 +18,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import math
 import os
 import tempfile
 import warnings
 from pathlib import Path
+
+import numpy as np
+
+from lenet_blocks import datasets
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -254,40 +259,110 @@ def folder_datasets(folder: ImageFolder, batch_size: int, validation_split: floa
     >>> [len(list(split.unbatch())) for split in (train, validation, test)]
     [8, 2, 2]
     """
-    import keras
-
-    options = {
-        "labels": "inferred",
-        "label_mode": "int",
-        "class_names": list(folder.class_names),
-        "color_mode": folder.color_mode,
-        "batch_size": batch_size,
-        "image_size": folder.image_shape[:2],
-        "seed": seed,
-        "verbose": False,
-    }
-    with contextlib.redirect_stdout(io.StringIO()):  # Keras prints the split's counts
-        train, validation = keras.utils.image_dataset_from_directory(
-            folder.train_dir, validation_split=validation_split, subset="both", **options
-        )
+    train, validation = _read_split(folder, batch_size, validation_split, seed)
     if folder.test_dir is None:
         return train, validation, validation
-    test = keras.utils.image_dataset_from_directory(folder.test_dir, shuffle=False, **options)
-    return train, validation, test
+    return train, validation, _read(folder, folder.test_dir, batch_size, shuffle=False)
 
 
-def evaluation_dataset(folder: ImageFolder, batch_size: int):
-    """The whole tree (its `test/` part when it has one) as one unshuffled dataset, to evaluate."""
+def folder_arrays(
+    folder: ImageFolder, validation_split: float, seed: int, max_bytes: int | None = None
+):
+    """The tree as uint8 arrays `((x_train, y_train), (x_test, y_test))`, to hold in memory.
+
+    For what needs its data in memory (the search). The test split is the `test/` part (the
+    training split is then every training file), else Keras' seeded `validation_split` of the
+    training files, as in `folder_datasets`. The pixels are Keras' resized ones rounded to
+    uint8, and the memory the arrays take is checked against `max_bytes` before anything is
+    read.
+
+    Args:
+        folder: a checked `ImageFolder` (`scan_image_folder`).
+        validation_split: float. The fraction held out as the test split without a `test/` part.
+        seed: int. The seed of Keras' split.
+        max_bytes: the most bytes the images may take (default: `datasets.MAX_IDX_BYTES`).
+
+    Raises:
+        ValueError: the images would take more than `max_bytes`.
+
+    Example:
+    >>> import pathlib, tempfile
+    >>> from PIL import Image
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ("cat", "dog"):
+    ...     (root / name).mkdir()
+    ...     for index in range(5):
+    ...         Image.new("L", (8, 8)).save(root / name / f"{index}.png")
+    >>> (x_train, y_train), (x_test, y_test) = folder_arrays(scan_image_folder(root), 0.2, 0)
+    >>> x_train.shape, x_test.shape, x_train.dtype.name
+    ((8, 8, 8, 1), (2, 8, 8, 1), 'uint8')
+    """
+    limit = datasets.MAX_IDX_BYTES if max_bytes is None else max_bytes
+    files = folder.train_files + folder.test_files
+    needed = files * math.prod(folder.image_shape)  # the arrays below, allocated once
+    if needed > limit:
+        raise ValueError(
+            f"{folder.path}: its {files} images of {folder.image_shape} take {needed} bytes in "
+            f"memory, over the limit of {limit} (lenet_blocks.datasets.MAX_IDX_BYTES). "
+            f"Received: dataset={str(folder.path)!r}"
+        )
+    if folder.test_dir is None:
+        train, test = _read_split(folder, 256, validation_split, seed)
+        test_files = int(validation_split * folder.train_files)  # Keras' split
+        train_files = folder.train_files - test_files
+    else:
+        train = _read(folder, folder.train_dir, 256, shuffle=False)
+        test = _read(folder, folder.test_dir, 256, shuffle=False)
+        train_files, test_files = folder.train_files, folder.test_files
+    return (
+        _read_into_array(train, train_files, folder.image_shape),
+        _read_into_array(test, test_files, folder.image_shape),
+    )
+
+
+def _read_split(folder: ImageFolder, batch_size: int, validation_split: float, seed: int):
+    """Keras' seeded `(training, validation)` split of the training files."""
+    with contextlib.redirect_stdout(io.StringIO()):  # Keras prints the split's counts
+        return _read(
+            folder,
+            folder.train_dir,
+            batch_size,
+            validation_split=validation_split,
+            subset="both",
+            seed=seed,
+        )
+
+
+def _read(folder: ImageFolder, directory: Path, batch_size: int, **options):
+    """`keras.utils.image_dataset_from_directory` of `directory` at the folder's geometry."""
     import keras
 
     return keras.utils.image_dataset_from_directory(
-        folder.test_dir or folder.train_dir,
+        directory,
         labels="inferred",
         label_mode="int",
         class_names=list(folder.class_names),
         color_mode=folder.color_mode,
         batch_size=batch_size,
         image_size=folder.image_shape[:2],
-        shuffle=False,
         verbose=False,
+        **options,
     )
+
+
+def _read_into_array(dataset, capacity: int, image_shape: tuple[int, int, int]):
+    """One pass over `dataset` (at most `capacity` images) into preallocated uint8 arrays."""
+    images = np.empty((capacity, *image_shape), np.uint8)
+    labels = np.empty(len(images), np.int64)
+    count = 0
+    for batch, batch_labels in dataset.as_numpy_iterator():
+        end = count + len(batch)
+        images[count:end] = np.clip(np.rint(batch), 0, 255)
+        labels[count:end] = batch_labels
+        count = end
+    return images[:count], labels[:count]
+
+
+def evaluation_dataset(folder: ImageFolder, batch_size: int):
+    """The whole tree (its `test/` part when it has one) as one unshuffled dataset, to evaluate."""
+    return _read(folder, folder.test_dir or folder.train_dir, batch_size, shuffle=False)

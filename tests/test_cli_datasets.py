@@ -147,12 +147,14 @@ def test_bad_file_in_a_folder_is_exit_2_naming_it_or_skipped_and_counted(tmp_pat
     assert metrics["train_samples"] + metrics["validation_samples"] == 10
 
 
-def test_tune_refuses_an_image_folder_before_searching(tmp_path, capsys):
-    root = write_folder(tmp_path / "folder", 2)
+def test_tune_searches_an_image_folder_read_into_memory(tmp_path):
+    root = write_folder(tmp_path / "folder", 6, size=28)  # HyperLeNet's space fits 28
+    output = tmp_path / "tune"
 
-    assert run("tune", "--dataset", root, "--output", tmp_path / "tune", "--verbose", "0") == 2
-    assert "an image folder is streamed" in capsys.readouterr().err
-    assert not (tmp_path / "tune" / "tuner").exists()
+    arguments = ("--dataset", root, "--output", output, "--max-trials", "1", "--epochs", "1")
+    assert run("tune", *arguments, "--verbose", "0") == 0
+    model = load_model(output / "best_model.keras")
+    assert model.input_shape == (None, 28, 28, 1) and model.output_shape == (None, len(CLASSES))
 
 
 def test_tune_searches_an_npz_archive_with_its_geometry(tmp_path):

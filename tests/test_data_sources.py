@@ -302,10 +302,26 @@ def test_single_class_is_refused(tmp_path):
         scan_image_folder(root)
 
 
-def test_an_image_folder_has_no_arrays_to_hold_in_memory(tmp_path):
-    data = load_dataset(write_images(tmp_path / "folder", {"a": 1, "b": 1}))
+def test_an_image_folder_is_read_into_memory_with_the_streamed_split(tmp_path):
+    write_images(tmp_path / "split" / "train", {"a": 10, "b": 10})
+    write_images(tmp_path / "split" / "test", {"a": 1, "b": 2}, seed=1)
+    write_images(tmp_path / "flat", {"a": 10, "b": 10})
 
-    with pytest.raises(ValueError, match="an image folder is streamed"):
+    (x_train, y_train), (x_test, y_test) = load_dataset(tmp_path / "split").arrays()
+    assert x_train.shape == (20, 12, 10, 1) and x_train.dtype == np.uint8
+    assert sorted(y_train.tolist()) == [0] * 10 + [1] * 10 and sorted(y_test.tolist()) == [0, 1, 1]
+    first = Image.open(tmp_path / "split" / "test" / "a" / "0.png")
+    assert np.array_equal(x_test[list(y_test).index(0), ..., 0], np.asarray(first))
+
+    (x_train, _), (x_test, _) = load_dataset(tmp_path / "flat").arrays(0.2, seed=0)
+    assert len(x_train) == 16 and len(x_test) == 4  # Keras' seeded split is the test split
+
+
+def test_an_image_folder_over_the_memory_limit_is_refused_before_reading(tmp_path, monkeypatch):
+    data = load_dataset(write_images(tmp_path / "folder", {"a": 2, "b": 2}))
+    monkeypatch.setattr(datasets, "MAX_IDX_BYTES", 4 * 12 * 10 - 1)
+
+    with pytest.raises(ValueError, match=r"folder: its 4 images of \(12, 10, 1\) take 480 bytes"):
         data.arrays()
 
 

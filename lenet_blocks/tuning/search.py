@@ -80,7 +80,7 @@ def run_search(
         data: `((x_train, y_train), (x_test, y_test))`; default: the arrays of
             `lenet_blocks.data_sources.load_dataset(dataset, data_dir)`.
         dataset: `"fashion_mnist"`, `"mnist"`, `"cifar10"`, or the path of an IDX directory or
-            an `.npz` archive (not an image folder: the search holds its data in memory).
+            an `.npz` archive, or an image folder (read into memory: the search holds its data).
         data_dir: directory with the files of the named data set.
         overwrite: start afresh instead of resuming the project.
         verbose: 0 silent; 1 keras-tuner's per-trial lines, Keras progress bars and the
@@ -113,7 +113,9 @@ def run_search(
         if not is_search_worker():
             stack.enter_context(lock_directory(output_dir, "search"))
         (x_train, y_train), (x_test, y_test) = (
-            data if data is not None else load_dataset(dataset, data_dir).arrays()
+            data
+            if data is not None
+            else load_dataset(dataset, data_dir).arrays(validation_split, seed)
         )
         (x_fit, y_fit), (x_val, y_val) = split_validation(x_train, y_train, validation_split)
         keras.utils.set_random_seed(seed)
