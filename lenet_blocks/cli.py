@@ -37,7 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(
         prog="lenet-blocks",
-        description="Train, evaluate and use LeNet models on Fashion-MNIST with Keras.",
+        description=(
+            "Train, evaluate, tune, export and use LeNet models with Keras: Fashion-MNIST by "
+            "default, or your own data (--dataset)."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"lenet_blocks {__version__}")
     parser.add_argument(
