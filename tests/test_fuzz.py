@@ -133,9 +133,9 @@ def test_idx_reader_returns_an_array_or_raises_value_error(tmp_path_factory, cas
         event("read")
         assert not bomb
         assert array.dtype == np.uint8 and not array.flags.writeable
-        assert array.shape[1:] == ((28, 28) if kind == "images" else ())
-        if kind == "labels":
-            assert array.max(initial=0) <= 9
+        # Any image size and label value: the loaders check the labels against the classes.
+        assert array.ndim == (3 if kind == "images" else 1)
+        assert min(array.shape[1:], default=1) >= 1
 
 
 # `.keras` archives.
