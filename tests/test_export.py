@@ -37,12 +37,6 @@ FILE_NAMES = {
     "openvino": "lenet_openvino",
     "keras-hub": "lenet_hub",
 }
-# Converter failures of a supported format, on this backend (formats.py says why).
-KNOWN_FAILURES = {
-    ("jax", "notebook", "onnx"): "jax2onnx's MaxPool is rejected by ONNX Runtime",
-    ("torch", "lenet5_1998", "onnx"): "torch.onnx has no rule for aten::ravel (keras.ops.take)",
-    ("torch", "lenet5_1998", "openvino"): "OpenVINO cannot convert aten::ravel/reshape",
-}
 
 
 def seeded_model(preset="notebook"):
@@ -99,21 +93,16 @@ def backend_exports(request, tmp_path_factory):
             results[format] = export_model(model, root / FILE_NAMES[format], format)
         except (ExportError, ImportError) as error:
             results[format] = error
-    return request.param, model, root, results
+    return model, root, results
 
 
 @pytest.mark.backend_agnostic
 def test_every_backend_format_matches_keras(backend_exports):
-    preset, model, root, results = backend_exports
+    model, root, results = backend_exports
     batch = images()
     expected = np.asarray(model.predict(batch[..., None].astype("float32"), verbose=0))
     scale = max(1.0, float(np.abs(expected).max()))
     for format, report in results.items():
-        known = KNOWN_FAILURES.get((BACKEND, preset, format))
-        if known is not None:
-            assert isinstance(report, ExportError), f"{format} now exports: drop {known!r}"
-            assert not (root / FILE_NAMES[format]).exists()
-            continue
         assert isinstance(report, dict), f"{format}: {report}"
         path = root / FILE_NAMES[format]
         assert report["max_abs_diff"] <= report["allowed_abs_diff"], format

@@ -10,11 +10,8 @@
 | `keras-hub` | `lenet_blocks.hub.save_preset` | the same | the same |
 
 On JAX, Keras' OpenVINO exporter goes through jax2tf, whose `XlaCallModule` op OpenVINO cannot
-read, and OpenVINO cannot convert jax2onnx's files of these models either. Known converter
-failures on supported formats (the export then fails, and nothing is written): on PyTorch,
-LeNet-5's connection table (`keras.ops.take`) becomes `aten::ravel`, which neither
-`torch.onnx` nor OpenVINO converts; on JAX, jax2onnx writes max-pooling models' `MaxPool` in a
-form ONNX Runtime rejects ("Unsupported pooling size").
+read. jax2onnx writes max pooling as a 4-axis `MaxPool` that ONNX Runtime rejects
+("Unsupported pooling size"); `onnx_repair.repair_max_pools` rewrites it as the 2-d pool it is.
 
 The SavedModel has the `serve` (float32) and `serve_uint8` signatures that the package
 docstring describes. A new format adds its name to `lenet_blocks.choices.EXPORT_FORMATS` and
@@ -42,6 +39,7 @@ import numpy as np
 from lenet_blocks.arrays import with_channel_axis
 from lenet_blocks.choices import EXPORT_FORMATS
 from lenet_blocks.export.errors import ExportDependencyError, ExportError
+from lenet_blocks.export.onnx_repair import repair_max_pools
 
 FORMATS: tuple[str, ...] = EXPORT_FORMATS
 QUANTIZATIONS: tuple[str, ...] = ("int8",)
@@ -347,6 +345,10 @@ def convert_onnx(model: keras.Model, output: Path, opset: int) -> None:
             f"ONNX conversion (Keras' exporter on {keras.backend.backend()}, opset {opset}) "
             f"failed: {message}"
         ) from error
+    if keras.backend.backend() == "jax":  # jax2onnx's max pools need a repair to run
+        import onnx
+
+        onnx.save(repair_max_pools(onnx.load(str(output))), str(output))
 
 
 def convert_openvino(model: keras.Model, directory: Path) -> None:

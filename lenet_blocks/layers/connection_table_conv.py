@@ -69,7 +69,9 @@ class ConnectionTableConv2D(keras.layers.Layer):
     `(kernel_height, kernel_width, connections)`; `call` scatters them into a dense kernel whose
     other entries are constant zeros, so the gradient of an output map with respect to an
     input map outside its set is exactly zero, and `count_params()` is the real number of
-    trainable scalars.
+    trainable scalars. The scatter is a product with a constant 0/1 matrix, which every
+    exporter converts (a gather by index becomes `aten::ravel` on PyTorch, which neither
+    `torch.onnx` nor OpenVINO converts).
 
     Args:
         table: `(input maps, output maps)` matrix of bools (nested lists or a NumPy array):
@@ -124,13 +126,12 @@ class ConnectionTableConv2D(keras.layers.Layer):
         matrix = np.array(self.table, dtype=bool)
         self._input_maps, self.filters = matrix.shape
         self.connections = int(matrix.sum())
-        # For every (input map, output map) pair in row-major order: the index of its slice in
-        # the compact kernel, or `connections` (a constant zero slice) when not connected.
+        # Row `c` of the scatter matrix is one-hot at the (input map, output map) pair, in
+        # row-major order, of the compact kernel's slice `c`.
         flat = matrix.reshape(-1)
-        index = np.full(flat.shape, self.connections, dtype="int32")
-        index[flat] = np.arange(self.connections, dtype="int32")
-        self._scatter_index = index
         self._connected_positions = np.flatnonzero(flat).astype("int32")
+        self._scatter_matrix = np.zeros((self.connections, flat.size), dtype="float32")
+        self._scatter_matrix[np.arange(self.connections), self._connected_positions] = 1.0
         self.input_spec = keras.layers.InputSpec(ndim=4, axes={-1: self._input_maps})
 
     def build(self, input_shape):
@@ -163,10 +164,8 @@ class ConnectionTableConv2D(keras.layers.Layer):
         """
         kh, kw = self.kernel_size
         kernel = keras.ops.convert_to_tensor(self.kernel)
-        padded = keras.ops.concatenate(
-            [kernel, keras.ops.zeros((kh, kw, 1), dtype=kernel.dtype)], axis=-1
-        )
-        dense = keras.ops.take(padded, self._scatter_index, axis=-1)
+        scatter = keras.ops.convert_to_tensor(self._scatter_matrix, dtype=kernel.dtype)
+        dense = keras.ops.matmul(kernel, scatter)
         return keras.ops.reshape(dense, (kh, kw, self._input_maps, self.filters))
 
     def call(self, inputs):
