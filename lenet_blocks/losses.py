@@ -86,8 +86,25 @@ def rbf_accuracy(y_true, y_pred):
     return keras.metrics.sparse_categorical_accuracy(y_true, -keras.ops.convert_to_tensor(y_pred))
 
 
+class _AccuracyMetric(keras.metrics.MeanMetricWrapper):
+    """The mean of a per-sample accuracy function (`accuracy_fn`), named `"accuracy"` by default.
+
+    Subclasses set `accuracy_fn`; the metric then reads in histories and logs as Keras'
+    own accuracy does.
+    """
+
+    accuracy_fn = None
+
+    def __init__(self, name: str = "accuracy", dtype=None):
+        super().__init__(fn=type(self).accuracy_fn, name=name, dtype=dtype)
+        self._direction = "up"
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype}
+
+
 @keras.saving.register_keras_serializable(package="lenet_blocks")
-class RBFAccuracy(keras.metrics.MeanMetricWrapper):
+class RBFAccuracy(_AccuracyMetric):
     """Accuracy of a distance output: how often the label is the argmin of the distances.
 
     Named `"accuracy"` by default, so histories and logs read as for the other models.
@@ -104,12 +121,7 @@ class RBFAccuracy(keras.metrics.MeanMetricWrapper):
     0.6667
     """
 
-    def __init__(self, name: str = "accuracy", dtype=None):
-        super().__init__(fn=rbf_accuracy, name=name, dtype=dtype)
-        self._direction = "up"
-
-    def get_config(self):
-        return {"name": self.name, "dtype": self.dtype}
+    accuracy_fn = staticmethod(rbf_accuracy)
 
 
 def _dense_labels(y_true, y_pred):
@@ -197,7 +209,7 @@ def label_accuracy(y_true, y_pred):
 
 
 @keras.saving.register_keras_serializable(package="lenet_blocks")
-class LabelAccuracy(keras.metrics.MeanMetricWrapper):
+class LabelAccuracy(_AccuracyMetric):
     """Accuracy of integer or soft labels (`label_accuracy`), named `"accuracy"` by default.
 
     Args:
@@ -213,9 +225,4 @@ class LabelAccuracy(keras.metrics.MeanMetricWrapper):
     1.0
     """
 
-    def __init__(self, name: str = "accuracy", dtype=None):
-        super().__init__(fn=label_accuracy, name=name, dtype=dtype)
-        self._direction = "up"
-
-    def get_config(self):
-        return {"name": self.name, "dtype": self.dtype}
+    accuracy_fn = staticmethod(label_accuracy)
