@@ -121,6 +121,25 @@ def test_every_backend_format_refuses_what_the_backend_cannot_do(tmp_path):
 
 
 @pytest.mark.backend_agnostic
+@pytest.mark.skipif(
+    BACKEND == "tensorflow" or "tflite" not in BACKEND_FORMATS[BACKEND],
+    reason="a backend that exports float32 TFLite but cannot quantize it",
+)
+def test_int8_off_tensorflow_is_a_one_line_error(tmp_path):
+    images, labels = quadrant_data(8, seed=0)
+    with pytest.raises(ValueError, match=f"tensorflow Keras backend only.*backend='{BACKEND}'"):
+        export_model(
+            seeded_model(),
+            tmp_path / "lenet.tflite",
+            "tflite",
+            quantize="int8",
+            calibration_images=images,
+            evaluation_data=(images, labels),
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.backend_agnostic
 @pytest.mark.parametrize(
     ("format", "module"), [("openvino", "openvino"), ("keras-hub", "keras_hub")]
 )

@@ -168,6 +168,11 @@ def export_model(
     path = Path(path)
     files.refuse_overwrite(path, force)
     formats.check_backend(format, keras.backend.backend())
+    if quantize is not None and keras.backend.backend() != "tensorflow":
+        raise ValueError(
+            f"`quantize={quantize!r}` runs on the tensorflow Keras backend only (TFLite's "
+            f"converter of a SavedModel). Received: backend={keras.backend.backend()!r}"
+        )
     formats.check_dependencies(format)
     if quantize == "int8" and (calibration_images is None or evaluation_data is None):
         raise ValueError(

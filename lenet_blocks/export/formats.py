@@ -3,7 +3,7 @@
 | format | TensorFlow | JAX | PyTorch |
 |---|---|---|---|
 | `savedmodel` | Keras' `ExportArchive` | the same (jax2tf) | no (needs torch_xla) |
-| `tflite` float32 | Keras' LiteRT exporter | no (Keras: TF, PyTorch) | no (needs litert-torch) |
+| `tflite` float32 | Keras' LiteRT exporter | no (Keras: TF, PyTorch) | the same (litert-torch) |
 | `tflite` int8 | ours, TFLite converter | no | no |
 | `onnx` | Keras' exporter (tf2onnx) | the same (jax2onnx) | the same (torch.onnx) |
 | `openvino` | Keras' exporter | no (see below) | Keras' exporter |
@@ -54,16 +54,16 @@ OPENVINO_FILE = "model.xml"  # an OpenVINO export is a directory: model.xml and 
 BACKEND_FORMATS = {
     "tensorflow": FORMATS,
     "jax": ("savedmodel", "onnx", "keras-hub"),
-    "torch": ("onnx", "openvino", "keras-hub"),
+    "torch": ("tflite", "onnx", "openvino", "keras-hub"),
 }
 UNSUPPORTED_REASONS = {
     ("jax", "tflite"): "Keras' LiteRT exporter runs on TensorFlow and PyTorch only",
     ("jax", "openvino"): "Keras' OpenVINO exporter goes through jax2tf's XlaCallModule op, "
     "which OpenVINO cannot read",
     ("torch", "savedmodel"): "Keras' SavedModel export on PyTorch needs torch_xla",
-    ("torch", "tflite"): "Keras' LiteRT export on PyTorch needs litert-torch, which is not "
-    "part of the export extra",
 }
+# The extra with each backend's own converters (on top of `export`).
+BACKEND_EXTRAS = {"tensorflow": "export", "jax": "export-jax", "torch": "export-torch"}
 
 
 def check_backend(format: str, backend: str) -> None:
@@ -109,7 +109,10 @@ def input_spec(model: keras.Model, dtype: str = "float32"):
     return tf.TensorSpec((None, *input_shape(model)), dtype, name=INPUT_NAME)
 
 
-def _keras_spec(model: keras.Model) -> keras.InputSpec:
+def _spec(model: keras.Model):
+    """The input signature of Keras' exporters: a `tf.TensorSpec` on TensorFlow, else Keras'."""
+    if keras.backend.backend() == "tensorflow":
+        return input_spec(model)
     return keras.InputSpec(shape=(None, *input_shape(model)), dtype="float32", name=INPUT_NAME)
 
 
@@ -141,6 +144,9 @@ def write_savedmodel(model: keras.Model, path: Path) -> None:
 def convert_litert(model: keras.Model) -> bytes:
     """A float32 TFLite (LiteRT) model from Keras' `model.export(format="litert")`.
 
+    On TensorFlow its batch size is free; on PyTorch (litert-torch) it is 1, because
+    litert-torch specializes the batch axis when it traces the model.
+
     Args:
         model: a `keras.Model` with one image input.
 
@@ -152,7 +158,7 @@ def convert_litert(model: keras.Model) -> bytes:
         try:
             with _quiet_converters():
                 model.export(
-                    str(output), format="litert", input_signature=[input_spec(model)], verbose=False
+                    str(output), format="litert", input_signature=[_spec(model)], verbose=False
                 )
         except Exception as error:  # the converter raises ConverterError and plain exceptions
             raise ExportError(
@@ -299,16 +305,17 @@ def check_dependencies(format: str) -> None:
     Args:
         format: the export format.
     """
+    backend = keras.backend.backend()
     if format == "onnx":
         import_dependency("onnxruntime", "ONNX export")
-        converter = {"tensorflow": "tf2onnx", "jax": "jax2onnx", "torch": "onnxscript"}
-        package = converter.get(keras.backend.backend())
-        if package is not None:
-            import_dependency(package, "ONNX export")
+        converter = {"tensorflow": "tf2onnx", "jax": "jax2onnx", "torch": "onnxscript"}[backend]
+        import_dependency(converter, "ONNX export", BACKEND_EXTRAS[backend])
     elif format == "openvino":
         import_dependency("openvino", "OpenVINO export")
     elif format == "tflite":
         import_dependency("ai_edge_litert", "TFLite verification")
+        if backend == "torch":
+            import_dependency("litert_torch", "TFLite export on PyTorch", "export-torch")
     elif format == "keras-hub":
         import_dependency("keras_hub", "keras-hub export", extra="hub")
 
@@ -329,7 +336,7 @@ def convert_onnx(model: keras.Model, output: Path, opset: int) -> None:
     Raises:
         ExportError: if the exporter fails.
     """
-    spec = input_spec(model) if keras.backend.backend() == "tensorflow" else _keras_spec(model)
+    spec = _spec(model)
     try:
         with _quiet_converters():
             model.export(
@@ -363,7 +370,7 @@ def convert_openvino(model: keras.Model, directory: Path) -> None:
     """
     import_dependency("openvino", "OpenVINO export")
     directory.mkdir(parents=True)
-    spec = input_spec(model) if keras.backend.backend() == "tensorflow" else _keras_spec(model)
+    spec = _spec(model)
     try:
         with _quiet_converters():
             model.export(

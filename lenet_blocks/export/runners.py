@@ -111,10 +111,17 @@ def _run_tflite(path: Path, images: np.ndarray) -> np.ndarray:
     interpreter = tflite_interpreter(model_path=str(path))
     (input_detail,) = interpreter.get_input_details()
     (output_detail,) = interpreter.get_output_details()
-    outputs = []
-    for batch in _batches(images):
-        interpreter.resize_tensor_input(input_detail["index"], batch.shape)
-        interpreter.allocate_tensors()
+    # A model of one image per call (litert-torch's) runs image by image.
+    if input_detail["shape_signature"][0] == 1:
+        batches = (images[i : i + 1] for i in range(len(images)))
+    else:
+        batches = _batches(images)
+    outputs, size = [], None
+    for batch in batches:
+        if size != len(batch):
+            interpreter.resize_tensor_input(input_detail["index"], batch.shape)
+            interpreter.allocate_tensors()
+            size = len(batch)
         interpreter.set_tensor(input_detail["index"], batch.astype(input_detail["dtype"]))
         interpreter.invoke()
         outputs.append(np.array(interpreter.get_tensor(output_detail["index"]), dtype="float32"))
