@@ -26,6 +26,8 @@ from pathlib import Path
 from bench_lib import backend_report, cpu, cross_backend
 from bench_lib.timing import positive
 
+from lenet_blocks.backends import BACKENDS
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results" / "cpu"
 DOCS = [cross_backend.REPOSITORY / "docs" / name for name in ("backends.md", "benchmarks.md")]
 QUICK = {"batch_sizes": [32], "samples": 256, "repeats": 1}
@@ -43,7 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add = parser.add_argument
     add("--quick", action="store_true", help="one small batch size, one repeat (for CI)")
     add("--output", type=Path, default=RESULTS_DIR, help="results folder")
-    add("--backends", nargs="+", choices=cross_backend.BACKENDS, default=cross_backend.BACKENDS)
+    add("--backends", nargs="+", choices=BACKENDS, default=BACKENDS)
     add("--isa", choices=cpu.ISA_CHOICES, default="auto", help="auto: native, and AVX2 too")
     add("--batch-sizes", type=positive, nargs="+", help="default 32 256 2048 (quick: 32)")
     add("--samples", type=positive, help="samples per timed epoch (8192; quick 256)")

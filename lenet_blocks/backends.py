@@ -97,7 +97,9 @@ def select_backend(name: str, find_spec=importlib.util.find_spec) -> str:
     lenet_blocks.backends.BackendNotInstalledError: The torch backend needs torch, ...
     """
     if name not in BACKENDS:
-        raise ValueError(f"`backend` must be one of {', '.join(BACKENDS)}. Received: {name!r}")
+        raise ValueError(
+            f"`backend` must be one of {', '.join(BACKENDS)}. Received: backend={name!r}"
+        )
     module, install = _LIBRARIES[name]
     if sys.modules.get(module) is None and find_spec(module) is None:
         raise BackendNotInstalledError(

@@ -381,16 +381,7 @@ def _keras_datasets_dir() -> Path:
 
 
 def _local_dirs(data_dir) -> list[datasets.DataLocation]:
-    if data_dir is not None:
-        return [datasets.DataLocation(Path(data_dir).expanduser(), "data_dir argument")]
-    locations = []
-    env_dir = os.environ.get(datasets.DATA_DIR_ENV_VAR)
-    if env_dir:
-        locations.append(
-            datasets.DataLocation(Path(env_dir).expanduser(), f"${datasets.DATA_DIR_ENV_VAR}")
-        )
-    locations.append(datasets.DataLocation(_keras_datasets_dir(), "Keras cache"))
-    return locations
+    return datasets.candidate_dirs(data_dir, cache_dir=_keras_datasets_dir(), debian=False)
 
 
 def _find_named(name: str, data_dir, download: bool, find, read, keras_loader) -> Arrays:

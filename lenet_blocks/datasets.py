@@ -314,16 +314,21 @@ def _keras_home() -> Path:
     return base / ".keras"
 
 
-def candidate_dirs(data_dir: PathLike | None = None) -> list[DataLocation]:
-    """Returns the directories searched for Fashion-MNIST, in search order.
+def candidate_dirs(
+    data_dir: PathLike | None = None, cache_dir: PathLike | None = None, debian: bool = True
+) -> list[DataLocation]:
+    """Returns the directories searched for Fashion-MNIST (or another named set), in order.
 
     Args:
         data_dir: Directory given explicitly by the user. When set, it is the only
             candidate.
+        cache_dir: Keras' cache directory of the set (default: Fashion-MNIST's,
+            `keras_cache_dir()`).
+        debian: bool. Whether Debian's `DEBIAN_DATA_DIR` (Fashion-MNIST's package) comes last.
 
     Returns:
-        `[data_dir]` if given, else `$LENET_BLOCKS_DATA_DIR` (when set), Keras' cache
-        (`keras_cache_dir()`), then Debian's `DEBIAN_DATA_DIR`.
+        `[data_dir]` if given, else `$LENET_BLOCKS_DATA_DIR` (when set), Keras' cache, then
+        (with `debian`) Debian's `DEBIAN_DATA_DIR`.
 
     Example:
     >>> candidate_dirs("/data/fashion-mnist")
@@ -337,8 +342,11 @@ def candidate_dirs(data_dir: PathLike | None = None) -> list[DataLocation]:
     env_dir = os.environ.get(DATA_DIR_ENV_VAR)
     if env_dir:
         locations.append(DataLocation(Path(env_dir).expanduser(), f"${DATA_DIR_ENV_VAR}"))
-    locations.append(DataLocation(keras_cache_dir(), "Keras cache"))
-    locations.append(DataLocation(Path(DEBIAN_DATA_DIR), "Debian package dataset-fashion-mnist"))
+    locations.append(DataLocation(Path(cache_dir or keras_cache_dir()), "Keras cache"))
+    if debian:
+        locations.append(
+            DataLocation(Path(DEBIAN_DATA_DIR), "Debian package dataset-fashion-mnist")
+        )
     return locations
 
 

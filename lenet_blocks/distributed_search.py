@@ -281,8 +281,8 @@ def _process_arguments(output_dir: Path, search: dict) -> dict:
     HyperLeNet(
         fixed=search.get("fixed"), max_params=search.get("max_params"), seed=search.get("seed")
     )  # checks the names and values every process would fail on
-    # Finds (or downloads) the data once.
-    load_dataset(search.get("dataset", "fashion_mnist"), search.get("data_dir")).arrays()
+    # Finds (or downloads) and checks the data once (an image folder is scanned, not read).
+    load_dataset(search.get("dataset", "fashion_mnist"), search.get("data_dir"))
     if search.pop("overwrite", False):
         shutil.rmtree(output_dir / "tuner" / search["project_name"], ignore_errors=True)
     verbose = 2 if search.get("verbose", 1) else 0  # logs: one line per epoch, no progress bars

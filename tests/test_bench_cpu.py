@@ -19,6 +19,8 @@ from bench_helpers import (
     run_quick,
 )
 
+from lenet_blocks.backends import BACKENDS
+
 COMMITTED = BENCHMARKS / "results" / "cpu" / "backends.json"
 
 
@@ -34,7 +36,7 @@ def quick_run(tmp_path_factory):
 
 def test_every_present_backend_measured_the_package_and_plain_fit(quick_run, bench_lib):
     cross_backend = bench_lib("cross_backend")
-    kinds = (*cross_backend.BACKENDS, cross_backend.PEER)
+    kinds = (*BACKENDS, cross_backend.PEER)
     present = [kind for kind in kinds if cross_backend.interpreter(kind) is not None]
     result = quick_run["result"]
     assert result["complete"] is True and result["config"]["quick"] is True

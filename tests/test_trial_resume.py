@@ -65,6 +65,7 @@ def search(uninterrupted, killed, mode):
         [sys.executable, "-c", SEARCH, str(uninterrupted), str(killed), mode],
         capture_output=True,
         text=True,
+        timeout=600,
     )
 
 

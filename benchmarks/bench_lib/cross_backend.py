@@ -17,7 +17,6 @@ from bench_lib.timing import summarize
 
 BENCHMARKS = Path(__file__).resolve().parent.parent
 REPOSITORY = BENCHMARKS.parent
-BACKENDS = ("tensorflow", "jax", "torch")
 PEER = "pytorch"
 """The worker of the PyTorch peer: plain PyTorch in PyTorch's environment, a process of its own
 (no TensorFlow loaded beside it, as in a PyTorch program)."""
@@ -30,9 +29,9 @@ ENVIRONMENTS = {
 """The virtual environment of each backend (`scripts/setup.sh`, `scripts/setup_backends.sh`);
 `LENET_BLOCKS_<BACKEND>_PYTHON` names another interpreter."""
 VARIANTS = ("package", "package-spe32", "package-cosine", "keras-fit", "pytorch-eager")
+"""What each backend's worker can time (`bench_lib.backend_worker`)."""
 PACKAGE_VARIANTS = ("package", "package-spe32")
 """The ways of running `lenet-blocks train` that `fastest` chooses from."""
-"""What each backend's worker can time (`bench_lib.backend_worker`)."""
 REPLY_TIMEOUT = 1800.0  # seconds: a prepare at batch 2048 under load, with margin
 
 

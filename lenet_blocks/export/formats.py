@@ -155,15 +155,7 @@ def convert_litert(model: keras.Model) -> bytes:
     """
     with tempfile.TemporaryDirectory(prefix="lenet-litert-") as workdir:
         output = Path(workdir) / "model.tflite"  # Keras' exporter wants this suffix
-        try:
-            with _quiet_converters():
-                model.export(
-                    str(output), format="litert", input_signature=[_spec(model)], verbose=False
-                )
-        except Exception as error:  # the converter raises ConverterError and plain exceptions
-            raise ExportError(
-                f"TFLite float32 conversion (Keras' LiteRT exporter) failed: {error}"
-            ) from error
+        _keras_export(model, output, "litert", "TFLite float32 conversion")
         return output.read_bytes()
 
 
@@ -336,22 +328,7 @@ def convert_onnx(model: keras.Model, output: Path, opset: int) -> None:
     Raises:
         ExportError: if the exporter fails.
     """
-    spec = _spec(model)
-    try:
-        with _quiet_converters():
-            model.export(
-                str(output),
-                format="onnx",
-                input_signature=[spec],
-                opset_version=opset,
-                verbose=False,
-            )
-    except Exception as error:
-        message = " ".join(str(error).split())[:500]
-        raise ExportError(
-            f"ONNX conversion (Keras' exporter on {keras.backend.backend()}, opset {opset}) "
-            f"failed: {message}"
-        ) from error
+    _keras_export(model, output, "onnx", f"ONNX conversion (opset {opset})", opset_version=opset)
     if keras.backend.backend() == "jax":  # jax2onnx's max pools need a repair to run
         import onnx
 
@@ -370,19 +347,25 @@ def convert_openvino(model: keras.Model, directory: Path) -> None:
     """
     import_dependency("openvino", "OpenVINO export")
     directory.mkdir(parents=True)
-    spec = _spec(model)
+    _keras_export(model, directory / OPENVINO_FILE, "openvino", "OpenVINO conversion")
+
+
+def _keras_export(model: keras.Model, output: Path, format: str, what: str, **options) -> None:
+    """`model.export(output, format=format, ...)` with the `images` input; a failure is one
+    `ExportError` line saying `what` failed on which backend (converters raise many types)."""
     try:
         with _quiet_converters():
             model.export(
-                str(directory / OPENVINO_FILE),
-                format="openvino",
-                input_signature=[spec],
+                str(output),
+                format=format,
+                input_signature=[_spec(model)],
                 verbose=False,
+                **options,
             )
     except Exception as error:
         message = " ".join(str(error).split())[:500]
         raise ExportError(
-            f"OpenVINO conversion (Keras' exporter on {keras.backend.backend()}) failed: {message}"
+            f"{what} (Keras' exporter on {keras.backend.backend()}) failed: {message}"
         ) from error
 
 

@@ -144,8 +144,7 @@ def _run_openvino(path: Path, images: np.ndarray) -> np.ndarray:
 
 
 def _run_keras_hub(path: Path, images: np.ndarray) -> np.ndarray:
-    import keras_hub
-
+    keras_hub = import_dependency("keras_hub", "Running a keras-hub preset", extra="hub")
     import lenet_blocks.hub  # noqa: F401  (registers the LeNet task for from_preset)
 
     classifier = keras_hub.models.ImageClassifier.from_preset(str(path))

@@ -136,11 +136,12 @@ def run_search(
             max_epochs=epochs if kind == "hyperband" else None,
             seed=seed,
             overwrite=overwrite,
-            # Over-budget models fail at no cost: let a search skip many of them in a row.
+            # A trial that fails at build time (a model the input cannot take) costs nothing:
+            # let a search skip several in a row (over-budget draws never become trials).
             max_consecutive_failed_trials=max(10, max_trials or 0),
         )
         search_options = {} if kind == "hyperband" else {"epochs": epochs}
-        # keras-tuner prints the traceback of every failed trial (an over-budget model, say);
+        # keras-tuner prints the traceback of every failed trial (a model that cannot be built);
         # its last line is in the leaderboard instead. The switch is not public (keras-tuner <1.5).
         debug, keras_tuner_config.DEBUG = keras_tuner_config.DEBUG, False
         try:
@@ -180,8 +181,7 @@ def run_search(
         if not completed:
             raise SearchFailedError(
                 f"No trial of the search in {output_dir / 'tuner' / project_name} completed; see "
-                f"{output_dir / 'leaderboard.csv'} for the reasons (e.g. every model over the "
-                "budget)."
+                f"{output_dir / 'leaderboard.csv'} for the reasons."
             )
         best_row = completed[0]
         best_model = tuner.get_best_models(1)[0]
