@@ -30,11 +30,9 @@ from pathlib import Path
 import keras
 
 from lenet_blocks import artifacts
-from lenet_blocks.checkpoint import load_epoch, save_epoch
+from lenet_blocks.checkpoint import STATE_FILE, load_epoch, save_epoch
 
-__all__ = ["STATE_FILE", "TrialCheckpoint"]
-
-STATE_FILE = "state.json"
+__all__ = ["TrialCheckpoint"]
 
 
 class TrialCheckpoint(keras.callbacks.Callback):
