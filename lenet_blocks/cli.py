@@ -19,6 +19,7 @@ from lenet_blocks.choices import (
     DISTRIBUTIONS,
     EXPORT_FORMATS,
     LR_SCHEDULES,
+    MIXINGS,
     OPTIMIZERS,
     TUNER_KINDS,
 )
@@ -71,6 +72,37 @@ def build_parser() -> argparse.ArgumentParser:
         "--augmentation",
         choices=AUGMENTATIONS,
         help="training-only augmentation layers; default: the preset's, else none",
+    )
+    train.add_argument(
+        "--horizontal-flip",
+        action=argparse.BooleanOptionalAction,
+        help="training-only RandomFlip('horizontal') of the images; default: the preset's, "
+        "else off",
+    )
+    train.add_argument(
+        "--random-erasing",
+        type=float,
+        metavar="P",
+        help="probability in [0, 1] of training-only RandomErasing (cutout) per image; "
+        "default: the preset's, else 0",
+    )
+    train.add_argument(
+        "--mixing",
+        choices=MIXINGS,
+        help="MixUp or CutMix of the training batches (soft labels); default: the preset's, "
+        "else none",
+    )
+    train.add_argument(
+        "--label-smoothing",
+        type=float,
+        metavar="S",
+        help="label smoothing in [0, 1) of the cross-entropy; default: the preset's, else 0",
+    )
+    train.add_argument(
+        "--use-ema",
+        action=argparse.BooleanOptionalAction,
+        help="keep a moving average of the weights, which validation and the saved model "
+        "use; default: the preset's, else off",
     )
     train.add_argument("--momentum", type=float, default=0.0)
     train.add_argument(

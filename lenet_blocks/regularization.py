@@ -9,6 +9,9 @@
 - `mixing_layer` / `mix_batches`: MixUp or CutMix (`keras.layers.MixUp`, `CutMix`) of the
   training batches in the `tf.data` pipeline; labels become soft one-hot vectors, which the
   loss of `objectives.loss_and_metrics(model, soft_labels=True)` accepts.
+- `mix_and_average`: what `fit` needs for the `mixing` and `use_ema` recipes, the same for
+  `training.train` and `tuning.HyperLeNet.fit`: the mixed training batches and the callbacks
+  (`EpochSeed`, Keras' `SwapEMAWeights`).
 
 Example:
 >>> model = augmented_lenet("translate", input_shape=(28, 28, 1), seed=0)
@@ -36,6 +39,7 @@ __all__ = [
     "check_augmentation",
     "check_lr_schedule",
     "learning_rate_schedule",
+    "mix_and_average",
     "mix_batches",
     "mixing_layer",
 ]
@@ -247,3 +251,62 @@ class EpochSeed(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         state = self.generator.state
         state.assign(keras.ops.convert_to_tensor([self.seed, epoch], dtype=state.dtype))
+
+
+def mix_and_average(
+    dataset,
+    callbacks: list[keras.callbacks.Callback],
+    *,
+    mixing: str,
+    use_ema: bool,
+    classes: int,
+    seed: int | None,
+    averaged_from: int | None = None,
+) -> tuple[object, list[keras.callbacks.Callback]]:
+    """The training batches and callbacks of `fit` for the `mixing` and `use_ema` recipes.
+
+    - `mixing` other than `"none"`: the batches are mixed by `mixing_layer(mixing, seed)`
+      (`mix_batches`, soft one-hot labels: compile with `soft_labels=True`), and an `EpochSeed`
+      first in the callbacks makes each epoch's draws a function of `(seed, epoch)` (0 for a
+      `None` seed), so a run resumed at epoch `k` mixes what the run never interrupted mixed.
+    - `use_ema`: Keras' `SwapEMAWeights(swap_on_epoch=True)` (the model's optimizer must have
+      `use_ema=True`): validation measures the averaged weights, and so do the callbacks from
+      `callbacks[averaged_from]` on at an epoch's end (a best-model checkpoint); the callbacks
+      before it see the trained weights (the checkpoint a run resumes from, which must hold what
+      training goes on with). `fit` ends with the averaged weights.
+
+    Args:
+        dataset: a batched `tf.data.Dataset` of `(images, integer labels)`.
+        callbacks: the callbacks of `fit`; not changed (a new list is returned).
+        mixing: str. One of `MIXINGS`.
+        use_ema: bool. Whether the optimizer averages the weights.
+        classes: int. Number of classes (the length of the soft labels).
+        seed: int or None. The run's seed.
+        averaged_from: int or None. Index in `callbacks` of the first callback that sees the
+            averaged weights at an epoch's end; None: none of them do.
+
+    Returns:
+        `(dataset, callbacks)` to pass to `fit`.
+
+    Raises:
+        ValueError: for an unknown `mixing` or a `use_ema` that is not a bool.
+
+    Example:
+    >>> first, last = keras.callbacks.Callback(), keras.callbacks.Callback()
+    >>> _, callbacks = mix_and_average(
+    ...     None, [first, last], mixing="none", use_ema=True, classes=10, seed=0, averaged_from=1
+    ... )
+    >>> [type(callback).__name__ for callback in callbacks]
+    ['Callback', 'SwapEMAWeights', 'Callback']
+    """
+    if not isinstance(use_ema, bool):
+        raise ValueError(f"`use_ema` must be a bool. Received: use_ema={use_ema!r}")
+    callbacks = list(callbacks)
+    if use_ema:
+        position = len(callbacks) if averaged_from is None else averaged_from
+        callbacks.insert(position, keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
+    layer = mixing_layer(mixing, seed=seed)
+    if layer is not None:
+        dataset = mix_batches(dataset, layer, classes)
+        callbacks.insert(0, EpochSeed(layer.generator, seed or 0))
+    return dataset, callbacks

@@ -22,7 +22,7 @@ import math
 import os
 from numbers import Real
 
-from lenet_blocks.choices import AUGMENTATIONS, LR_SCHEDULES, OPTIMIZERS, check_choice
+from lenet_blocks.choices import AUGMENTATIONS, LR_SCHEDULES, MIXINGS, OPTIMIZERS, check_choice
 from lenet_blocks.presets import get_preset
 
 __all__ = ["RECORDED_DEFAULTS", "RunSettings"]
@@ -35,6 +35,11 @@ RECORDED_DEFAULTS = {
     "image_size": None,
     "color_mode": None,
     "skip_bad_files": False,
+    "label_smoothing": 0.0,
+    "mixing": "none",
+    "use_ema": False,
+    "horizontal_flip": False,
+    "random_erasing": 0.0,
 }
 _MAX_SEED = 2**32  # NumPy's `np.random.seed`, called by `keras.utils.set_random_seed`, wants less
 # Fields whose `None` means "the preset's `training` entry (else RECORDED_DEFAULTS)".
@@ -45,6 +50,11 @@ _PRESET_FIELDS = (
     "learning_rate",
     "lr_schedule",
     "augmentation",
+    "label_smoothing",
+    "mixing",
+    "use_ema",
+    "horizontal_flip",
+    "random_erasing",
 )
 
 
@@ -75,6 +85,17 @@ class RunSettings:
         image_size: `(height, width)` or None. Image folders: resize every image to it.
         color_mode: `"grayscale"`, `"rgb"` or None (from the images). Image folders only.
         skip_bad_files: bool. Image folders: leave unreadable or non-image files out.
+        label_smoothing: float in `[0, 1)`. Label smoothing of the cross-entropy; 0 for none.
+        mixing: str. `"none"`, `"mixup"` or `"cutmix"` (`keras.layers.MixUp` / `CutMix`) of
+            the training batches, with soft labels.
+        use_ema: bool. The optimizer keeps an exponential moving average of the weights;
+            validation and the final model use the averaged weights.
+        horizontal_flip: bool. Training-only `RandomFlip("horizontal")` of the images.
+        random_erasing: float in `[0, 1]`. Probability of training-only `RandomErasing`
+            (cutout) per image; 0 for none.
+
+    These five are the hyperparameters of the same names of the search
+    (`lenet_blocks.tuning.HYPERPARAMETERS`), implemented by `lenet_blocks.regularization`.
 
     Raises:
         ValueError: a setting out of its range, naming it and the value received.
@@ -101,6 +122,11 @@ class RunSettings:
     image_size: tuple[int, int] | None = None
     color_mode: str | None = None
     skip_bad_files: bool = False
+    label_smoothing: float | None = None
+    mixing: str | None = None
+    use_ema: bool | None = None
+    horizontal_flip: bool | None = None
+    random_erasing: float | None = None
 
     def __post_init__(self):
         defaults = {**RECORDED_DEFAULTS, **get_preset(self.preset)["training"]}
@@ -113,9 +139,19 @@ class RunSettings:
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         check_choice("augmentation", self.augmentation, AUGMENTATIONS)
+        check_choice("mixing", self.mixing, MIXINGS)
         _check_real("learning_rate", self.learning_rate, "positive and finite", math.inf, False)
         _check_real("momentum", self.momentum, "in [0, 1)", 1.0, True)
         _check_real("validation_split", self.validation_split, "in (0, 1)", 1.0, False)
+        _check_real("label_smoothing", self.label_smoothing, "a float in [0, 1)", 1.0, True)
+        _check_real(
+            "random_erasing", self.random_erasing, "a float in [0, 1]", 1.0, True, closed=True
+        )
+        for name in ("use_ema", "horizontal_flip", "skip_bad_files"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(
+                    f"`{name}` must be a bool. Received: {name}={getattr(self, name)!r}"
+                )
         object.__setattr__(self, "model_overrides", _canonical_overrides(self.model_overrides))
         if isinstance(self.dataset, os.PathLike):
             object.__setattr__(self, "dataset", os.fspath(self.dataset))
@@ -135,10 +171,6 @@ class RunSettings:
             object.__setattr__(self, "image_size", size)
         if self.color_mode is not None:
             check_choice("color_mode", self.color_mode, ("grayscale", "rgb"))
-        if not isinstance(self.skip_bad_files, bool):
-            raise ValueError(
-                f"`skip_bad_files` must be a bool. Received: skip_bad_files={self.skip_bad_files!r}"
-            )
 
     def to_dict(self) -> dict:
         """The settings as JSON values (tuples become lists), as a run's files record them.
@@ -176,9 +208,15 @@ def _check_int(name: str, value, low: int, high: int | None = None) -> None:
         raise ValueError(f"`{name}` must be an int in [0, {high}). Received: {name}={value!r}")
 
 
-def _check_real(name: str, value, rule: str, high: float, zero_allowed: bool) -> None:
+def _check_real(
+    name: str, value, rule: str, high: float, zero_allowed: bool, closed: bool = False
+) -> None:
     good = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
-    if not good or not (value >= 0 if zero_allowed else value > 0) or not value < high:
+    if (
+        not good
+        or not (value >= 0 if zero_allowed else value > 0)
+        or not (value <= high if closed else value < high)
+    ):
         raise ValueError(f"`{name}` must be {rule}. Received: {name}={value!r}")
 
 

@@ -39,10 +39,10 @@ from lenet_blocks.image_folders import folder_datasets
 from lenet_blocks.inference import head_classes, model_class_names
 from lenet_blocks.inspection import format_shape_walk, shape_walk
 from lenet_blocks.locking import lock_directory
-from lenet_blocks.objectives import class_probabilities, loss_and_metrics
+from lenet_blocks.objectives import class_probabilities, is_rbf_model, loss_and_metrics
 from lenet_blocks.pipeline import EpochCounter, make_dataset
 from lenet_blocks.presets import get_preset
-from lenet_blocks.regularization import augmented_lenet, learning_rate_schedule
+from lenet_blocks.regularization import augmented_lenet, learning_rate_schedule, mix_and_average
 from lenet_blocks.settings import RunSettings
 from lenet_blocks.validation import is_positive_int
 
@@ -85,6 +85,15 @@ def build_compiled_model(
     learning-rate schedule: `settings.epochs * steps_per_epoch` optimizer steps. `input_shape`
     and `classes` (the data set's) replace the preset's; `settings.model_overrides` wins.
 
+    The training recipes of `settings` go in too: `horizontal_flip` and `random_erasing` as
+    augmentation layers (`regularization.augmented_lenet`), `label_smoothing`, `use_ema` and
+    the soft labels of `mixing` in the compile (`compile.compile_lenet`); the batches and
+    callbacks of `mixing` and `use_ema` are `train`'s (`regularization.mix_and_average`).
+
+    Raises:
+        ValueError: `label_smoothing` or `mixing` for a model with an RBF output (the
+            `lenet5_1998` preset), whose loss takes integer labels only.
+
     Example:
     >>> type(build_compiled_model(RunSettings()).optimizer).__name__
     'SGD'
@@ -102,8 +111,16 @@ def build_compiled_model(
         settings.preset,
         input_shape=input_shape,
         seed=settings.seed,
+        horizontal_flip=settings.horizontal_flip,
+        random_erasing=settings.random_erasing,
         **overrides,
     )
+    if is_rbf_model(model) and (settings.label_smoothing or settings.mixing != "none"):
+        raise ValueError(
+            "`label_smoothing` and `mixing` need a softmax, sigmoid or logits output; an RBF "
+            "output's loss takes integer labels only. Received: "
+            f"label_smoothing={settings.label_smoothing!r}, mixing={settings.mixing!r}"
+        )
     return compile_lenet(
         model,
         settings.optimizer,
@@ -111,6 +128,9 @@ def build_compiled_model(
             settings.lr_schedule, settings.learning_rate, settings.epochs * steps_per_epoch
         ),
         momentum=settings.momentum,
+        use_ema=settings.use_ema,
+        label_smoothing=settings.label_smoothing,
+        soft_labels=settings.mixing != "none",
         steps_per_execution=steps_per_execution,
     )
 
@@ -249,7 +269,9 @@ def train(
         settings: `RunSettings` of the run; or give its fields as keyword arguments instead
             (`preset`, `epochs`, `batch_size`, `optimizer`, `learning_rate`, `lr_schedule`,
             `augmentation`, `momentum`, `seed`, `validation_split`, `model_overrides`,
-            `dataset`, `image_size`, `color_mode`, `skip_bad_files`, as documented there), e.g.
+            `dataset`, `image_size`, `color_mode`, `skip_bad_files`, and the training recipes
+            `label_smoothing`, `mixing`, `use_ema`, `horizontal_flip`, `random_erasing`, as
+            documented there), e.g.
             `train("runs/d2l", preset="d2l", epochs=3)` or `train("runs/mine",
             dataset="my_images/")`. The model's input shape and classes follow the data set.
         data: `((x_train, y_train), (x_test, y_test))` uint8 arrays (checked like an `.npz`
@@ -266,8 +288,9 @@ def train(
         distribution: str. `"none"` (one device), `"mirrored"` (`tf.distribute.MirroredStrategy`
             over the local GPUs, or the logical CPU devices) or `"multi-worker"`
             (`MultiWorkerMirroredStrategy` from `TF_CONFIG`; every worker runs `train` with the
-            same arguments and only the chief writes files). `batch_size` is the global batch,
-            split across the replicas. See `lenet_blocks.distribution`.
+            same arguments and only the chief writes files; not with `mixing` or `use_ema`).
+            `batch_size` is the global batch, split across the replicas. See
+            `lenet_blocks.distribution`.
         steps_per_execution: int. Training steps per call of Keras' compiled train function
             (`compile(steps_per_execution=...)`): faster on a CPU for this small network;
             batch-level callbacks and the progress bar then see every n-th step. It does not
@@ -284,7 +307,8 @@ def train(
         DirectoryLockedError: another process trains in `output_dir` (a `FileExistsError`
             naming its PID; see `lenet_blocks.locking`).
         ValueError: a bad setting, empty data, an unwritable `output_dir`, a checkpoint made
-            with other settings, or a damaged file in `output_dir` (named).
+            with other settings, a damaged file in `output_dir` (named), `mixing`/`use_ema`
+            with `distribution="multi-worker"`, or `use_ema` on the JAX backend.
         NonFiniteLossError: the loss became NaN or infinite (the last good epoch is kept).
     """
     if settings is None:
@@ -300,7 +324,21 @@ def train(
             f"Received: steps_per_execution={steps_per_execution!r}"
         )
     check_choice("distribution", distribution, DISTRIBUTIONS)
+    if settings.use_ema and keras.backend.backend() == "jax":
+        # Keras' `fit` on JAX ends with the weights and their average sharing arrays, which the
+        # next compiled step frees: evaluating and saving the model then fail.
+        raise ValueError(
+            "`use_ema` needs the TensorFlow or PyTorch backend: on JAX, Keras loses the "
+            "averaged weights after training. Received: use_ema=True on jax"
+        )
     if distribution == "multi-worker":
+        # Its own training loop (`distribution.fit_multi_worker`) has integer-label metrics and
+        # no test callbacks, which `mixing` and Keras' `SwapEMAWeights` need.
+        if settings.mixing != "none" or settings.use_ema:
+            raise ValueError(
+                "`mixing` and `use_ema` are not supported with distribution='multi-worker'. "
+                f"Received: mixing={settings.mixing!r}, use_ema={settings.use_ema!r}"
+            )
         parse_tf_config()  # a missing or bad TF_CONFIG is refused before anything is written
     chief = distribution != "multi-worker" or is_chief()
     output_dir = Path(output_dir)
@@ -400,6 +438,9 @@ def _train_locked(
                 f"({'x'.join(map(str, loaded.image_shape))}): {error}"
             ) from None
         initial_epoch = checkpoint.restore(model)
+        if settings.use_ema and initial_epoch >= settings.epochs:
+            # Killed after its last epoch: end with the averaged weights, as `fit` ends.
+            model.optimizer.finalize_variable_values(model.trainable_variables)
     show = verbose not in (0, "0")
     if show:
         model.summary()
@@ -416,7 +457,18 @@ def _train_locked(
     if tensorboard_dir is not None and chief:
         run_callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir)))
     run_callbacks.extend(callbacks or [])
-    train_data, validation_data = splits.train, splits.validation
+    # The checkpoint keeps the trained weights (training goes on from them); the callbacks
+    # after it, like validation, see the averaged ones of `use_ema`.
+    train_data, run_callbacks = mix_and_average(
+        splits.train,
+        run_callbacks,
+        mixing=settings.mixing,
+        use_ema=settings.use_ema,
+        classes=head_classes(model),
+        seed=settings.seed,
+        averaged_from=run_callbacks.index(checkpoint) + 1,
+    )
+    validation_data = splits.validation
     fit_args = {
         "epochs": settings.epochs,
         "initial_epoch": initial_epoch,

@@ -19,13 +19,7 @@ from keras_tuner.src.engine.tuner_utils import SaveBestEpoch
 
 from lenet_blocks.compile import compile_lenet
 from lenet_blocks.pipeline import EpochCounter, make_dataset
-from lenet_blocks.regularization import (
-    EpochSeed,
-    augmented_lenet,
-    learning_rate_schedule,
-    mix_batches,
-    mixing_layer,
-)
+from lenet_blocks.regularization import augmented_lenet, learning_rate_schedule, mix_and_average
 from lenet_blocks.tuning.resume import TrialCheckpoint
 from lenet_blocks.tuning.space import HYPERPARAMETERS, learning_rate_name, register, validate_fixed
 from lenet_blocks.validation import is_positive_int
@@ -201,7 +195,8 @@ class HyperLeNet(keras_tuner.HyperModel):
         becomes the optimizer's learning rate over `epochs` x the batches of an epoch
         (`regularization.learning_rate_schedule`); `use_ema` adds Keras' `SwapEMAWeights`, so
         that validation measures the averaged weights; `mixing` mixes the training batches
-        (`keras.layers.MixUp` / `CutMix`, soft labels). A `TrialCheckpoint` among the callbacks
+        (`keras.layers.MixUp` / `CutMix`, soft labels): both as in training
+        (`regularization.mix_and_average`). A `TrialCheckpoint` among the callbacks
         (the tuners of `make_tuner` add one) is restored first: an interrupted trial continues
         after its last completed epoch.
 
@@ -254,10 +249,18 @@ class HyperLeNet(keras_tuner.HyperModel):
             x = make_dataset(x, y, batch_size, shuffle=True, seed=self.seed, epoch=counter.epoch)
         else:
             x = make_dataset(x, y, batch_size, shuffle=shuffle, seed=self.seed)
-        mixer = mixing_layer(hp.get("mixing"), seed=self.seed)
-        if mixer is not None:
-            x = mix_batches(x, mixer, self.classes)
-            callbacks.insert(0, EpochSeed(mixer.generator, self.seed or 0))
+        # Validation (the objective) and the tuner's best-epoch checkpoint see the averaged
+        # weights, a `TrialCheckpoint` (earlier in the list) the trained ones.
+        best_epoch = [i for i, c in enumerate(callbacks) if isinstance(c, SaveBestEpoch)]
+        x, callbacks = mix_and_average(
+            x,
+            callbacks,
+            mixing=hp.get("mixing"),
+            use_ema=hp.get("use_ema"),
+            classes=self.classes,
+            seed=self.seed,
+            averaged_from=best_epoch[0] if best_epoch else None,
+        )
         validation_data = kwargs.get("validation_data")
         if isinstance(validation_data, tf.data.Dataset):
             if not self._is_batched(validation_data, "validation_data"):
@@ -265,12 +268,6 @@ class HyperLeNet(keras_tuner.HyperModel):
         elif validation_data is not None:
             x_val, y_val = validation_data
             kwargs["validation_data"] = make_dataset(x_val, y_val, batch_size)
-        if hp.get("use_ema"):
-            # Validation (the objective) and the tuner's best-epoch checkpoint see the averaged
-            # weights, a `TrialCheckpoint` (earlier in the list) the trained ones.
-            best_epoch = [i for i, c in enumerate(callbacks) if isinstance(c, SaveBestEpoch)]
-            position = best_epoch[0] if best_epoch else len(callbacks)
-            callbacks.insert(position, keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
         kwargs["callbacks"] = callbacks
         self._set_schedule(hp, model, x, kwargs)
         return self._fit_resuming(model, x, kwargs)
