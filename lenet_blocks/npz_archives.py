@@ -1,9 +1,10 @@
 """`.npz` archives in the `keras.datasets` layout, read without extra copies.
 
 An archive holds `x_train`, `y_train`, `x_test` and `y_test`. Every member's `.npy` header is
-read first (its dtype and shape), its size is checked against `MAX_NPZ_MEMBER_BYTES` before
-anything is allocated, and a stored (uncompressed) member is memory-mapped in place; a
-compressed one is inflated once. No pickles are ever loaded.
+read first (its dtype and shape), and the four members' sizes together are checked against
+`MAX_NPZ_BYTES` before anything is allocated (a training run holds them all in memory); a
+stored (uncompressed) member is then memory-mapped in place, a compressed one inflated once.
+No pickles are ever loaded.
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ import os
 import struct
 import zipfile
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["MAX_NPZ_MEMBER_BYTES", "NPZ_KEYS", "read_npz"]
+__all__ = ["MAX_NPZ_BYTES", "NPZ_KEYS", "read_npz"]
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
-# The most bytes one member may declare; assigning the constant raises it for every call.
-MAX_NPZ_MEMBER_BYTES = 2**31
+# The most bytes the four members may declare together; assigning the constant raises it for
+# every call.
+MAX_NPZ_BYTES = 2**31
 _LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature ... file name length, extra field length
 
 
@@ -37,8 +40,8 @@ def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     Raises:
         FileNotFoundError: the file does not exist.
         ValueError: naming the file: not a zip archive, a member missing, a member that is no
-            `.npy` array (a pickle, a damaged header) or declares more than
-            `MAX_NPZ_MEMBER_BYTES`.
+            `.npy` array (a pickle, a damaged header), or members that declare more than
+            `MAX_NPZ_BYTES` together.
 
     Example:
     >>> import pathlib, tempfile
@@ -60,14 +63,34 @@ def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
                     f"{path}: an .npz data set needs the arrays {', '.join(NPZ_KEYS)} (the "
                     f"keras.datasets layout); missing {', '.join(missing)}."
                 )
-            return {key: _read_member(path, archive, f"{key}.npy") for key in NPZ_KEYS}
+            headers = {key: _member_header(path, archive, f"{key}.npy") for key in NPZ_KEYS}
+            total = sum(header.size for header in headers.values())
+            if total > MAX_NPZ_BYTES:
+                shapes = ", ".join(f"{key} {header.shape}" for key, header in headers.items())
+                raise ValueError(
+                    f"{path}: the arrays declare {total} bytes ({shapes}), over the limit of "
+                    f"{MAX_NPZ_BYTES} bytes (raise `lenet_blocks.npz_archives.MAX_NPZ_BYTES`)."
+                )
+            return {key: _read_member(path, archive, header) for key, header in headers.items()}
     except zipfile.BadZipFile as error:
         raise ValueError(f"{path}: not a readable .npz archive ({error}).") from None
     except OSError as error:
         raise ValueError(f"{path}: cannot read the file ({error.strerror or error}).") from None
 
 
-def _read_member(path: Path, archive: zipfile.ZipFile, name: str) -> np.ndarray:
+class _Header(NamedTuple):
+    """What a member's `.npy` header declares, and where its data starts in the member."""
+
+    name: str
+    info: zipfile.ZipInfo
+    shape: tuple[int, ...]
+    fortran: bool
+    dtype: np.dtype
+    header_size: int
+    size: int
+
+
+def _member_header(path: Path, archive: zipfile.ZipFile, name: str) -> _Header:
     info = archive.getinfo(name)
     with archive.open(info) as stream:
         try:
@@ -81,27 +104,28 @@ def _read_member(path: Path, archive: zipfile.ZipFile, name: str) -> np.ndarray:
         except ValueError as error:
             raise ValueError(f"{path}: {name} is not a .npy array ({error}).") from None
         header_size = stream.tell()
-        if dtype.hasobject:
-            raise ValueError(f"{path}: {name} holds Python objects; only numbers are read.")
-        size = math.prod(shape) * dtype.itemsize
-        if size > MAX_NPZ_MEMBER_BYTES:
-            raise ValueError(
-                f"{path}: {name} declares shape {shape} ({size} bytes), over the limit of "
-                f"{MAX_NPZ_MEMBER_BYTES} bytes (raise "
-                "`lenet_blocks.npz_archives.MAX_NPZ_MEMBER_BYTES`)."
-            )
-        if info.compress_type == zipfile.ZIP_STORED:
-            offset = _data_offset(path, info) + header_size
-            if info.file_size - header_size < size:
-                raise ValueError(f"{path}: {name} is truncated.")
-            if size == 0:
-                return np.zeros(shape, dtype)
-            order = "F" if fortran else "C"
-            return np.memmap(path, dtype, "r", offset=offset, shape=shape, order=order)
+    if dtype.hasobject:
+        raise ValueError(f"{path}: {name} holds Python objects; only numbers are read.")
+    size = math.prod(shape) * dtype.itemsize
+    return _Header(name, info, shape, fortran, dtype, header_size, size)
+
+
+def _read_member(path: Path, archive: zipfile.ZipFile, header: _Header) -> np.ndarray:
+    name, info, shape, fortran, dtype, header_size, size = header
+    order = "F" if fortran else "C"
+    if info.compress_type == zipfile.ZIP_STORED:
+        offset = _data_offset(path, info) + header_size
+        if info.file_size - header_size < size:
+            raise ValueError(f"{path}: {name} is truncated.")
+        if size == 0:
+            return np.zeros(shape, dtype)
+        return np.memmap(path, dtype, "r", offset=offset, shape=shape, order=order)
+    with archive.open(info) as stream:
+        stream.seek(header_size)
         data = stream.read(size + 1)
     if len(data) != size:
         raise ValueError(f"{path}: {name} holds {len(data)} bytes, its header declares {size}.")
-    return np.frombuffer(data, dtype).reshape(shape, order="F" if fortran else "C")
+    return np.frombuffer(data, dtype).reshape(shape, order=order)
 
 
 def _data_offset(path: Path, info: zipfile.ZipInfo) -> int:

@@ -8,7 +8,7 @@ import pytest
 from idx_helpers import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, write_idx
 from PIL import Image
 
-from lenet_blocks import datasets
+from lenet_blocks import datasets, npz_archives
 from lenet_blocks.data_sources import (
     CIFAR10_CLASS_NAMES,
     MNIST_CLASS_NAMES,
@@ -147,6 +147,22 @@ def test_bad_npz_is_one_line_naming_the_file(tmp_path, replace, message):
     with pytest.raises(ValueError, match=message) as info:
         load_dataset(path)
     assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_npz_over_the_size_limit_together_is_refused_before_reading(
+    tmp_path, monkeypatch, compressed
+):
+    path = write_npz(tmp_path / "big.npz", labelled(6, 3), labelled(3, 3), compressed=compressed)
+    sizes = [6 * 8 * 8, 6, 3 * 8 * 8, 3]  # x_train, y_train, x_test, y_test (uint8)
+    monkeypatch.setattr(npz_archives, "MAX_NPZ_BYTES", sum(sizes) - 1)
+    read = []
+    monkeypatch.setattr(npz_archives, "_read_member", lambda *args: read.append(args))
+    with pytest.raises(ValueError, match=f"declare {sum(sizes)} bytes .* over the limit of"):
+        npz_archives.read_npz(path)
+    assert read == []  # refused on the headers alone
+    monkeypatch.undo()
+    assert npz_archives.read_npz(path)["x_train"].shape == (6, 8, 8)
 
 
 def test_npz_without_the_keras_layout_is_refused(tmp_path):
