@@ -193,7 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--output", default="runs/tune", help="results and tuner state folder")
     tune.add_argument("--project-name", default="lenet")
     tune.add_argument(
-        "--max-params", type=int, help="parameter budget: larger models fail before training"
+        "--max-params",
+        type=int,
+        help="parameter budget: a larger configuration is drawn again, never trained",
     )
     tune.add_argument(
         "--fixed",
@@ -206,8 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--dataset",
         default="fashion_mnist",
         metavar="NAME_OR_PATH",
-        help="fashion_mnist (default), mnist, cifar10, or the path of an IDX directory or an "
-        ".npz archive (an image folder streams; tune needs the data in memory)",
+        help="fashion_mnist (default), mnist, cifar10, or the path of an IDX directory, an "
+        ".npz archive or an image folder (read into memory once: a search needs it there)",
     )
     tune.add_argument("--data-dir", help="directory with the files of the named data set")
     tune.add_argument("--overwrite", action="store_true", help="start afresh, do not resume")

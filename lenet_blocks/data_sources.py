@@ -39,6 +39,7 @@ __all__ = [
     "NAMED_DATASETS",
     "LoadedData",
     "check_arrays",
+    "from_arrays",
     "load_dataset",
 ]
 
@@ -279,6 +280,26 @@ def load_test_split(
     if names is None and loaded.classes == head_classes(model):
         names = loaded.class_names
     return test, names
+
+
+def from_arrays(data, class_names=None) -> LoadedData:
+    """`((x_train, y_train), (x_test, y_test))` a Python caller hands over, as a `LoadedData`.
+
+    Checked like an `.npz` archive (`check_arrays`), except that the labels need not name every
+    class (a subset of a data set may miss some): the classes are the largest label plus one.
+
+    Args:
+        data: uint8 image and integer label arrays of both splits.
+        class_names: one name per class, or None (the class indices).
+
+    Example:
+    >>> x = np.zeros((2, 8, 8), "uint8")
+    >>> loaded = from_arrays(((x, np.array([0, 2])), (x, np.array([1, 0]))))
+    >>> loaded.class_names, loaded.image_shape
+    (('0', '1', '2'), (8, 8, 1))
+    """
+    train, test, classes = check_arrays(*data, "`data`", dense=False)
+    return _loaded("`data`", _class_names(class_names, classes) or _indices(classes), train, test)
 
 
 def _loaded(name: str, names: tuple[str, ...], train, test) -> LoadedData:

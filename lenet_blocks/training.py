@@ -29,11 +29,11 @@ import keras
 import numpy as np
 
 from lenet_blocks import artifacts, plots
-from lenet_blocks.arrays import split_validation, with_channel_axis
+from lenet_blocks.arrays import split_validation
 from lenet_blocks.checkpoint import CHECKPOINT_DIR, STATE_FILE, EpochCheckpoint, read_run_file
 from lenet_blocks.choices import DISTRIBUTIONS, check_choice
 from lenet_blocks.compile import compile_lenet
-from lenet_blocks.data_sources import LoadedData, check_arrays, load_dataset
+from lenet_blocks.data_sources import LoadedData, from_arrays, load_dataset
 from lenet_blocks.distribution import fit_multi_worker, is_chief, make_strategy, parse_tf_config
 from lenet_blocks.image_folders import folder_datasets
 from lenet_blocks.inference import head_classes, model_class_names
@@ -557,20 +557,7 @@ def _run_data(settings: RunSettings, data, data_dir, class_names) -> LoadedData:
             color_mode=settings.color_mode,
             skip_bad_files=settings.skip_bad_files,
         )
-    (x_train, _), (x_test, _) = data
-    if not len(x_train) or not len(x_test):
-        raise ValueError(
-            "The training and test sets must hold images. Received: "
-            f"{len(x_train)} training and {len(x_test)} test images"
-        )
-    train, test, classes = check_arrays(*data, "`data`", dense=False)
-    names = tuple(class_names) if class_names is not None else _indices(classes)
-    shape = with_channel_axis(train[0][:1]).shape[1:]
-    return LoadedData("`data`", names, tuple(shape), train, test)
-
-
-def _indices(classes: int) -> tuple[str, ...]:
-    return tuple(str(index) for index in range(classes))
+    return from_arrays(data, class_names)
 
 
 def _model_geometry(settings: RunSettings, loaded: LoadedData) -> dict:

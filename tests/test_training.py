@@ -236,7 +236,7 @@ def test_output_that_cannot_be_created_is_refused_before_loading_data(tmp_path):
 @pytest.mark.parametrize(
     ("num_train", "validation_split", "message"),
     [
-        (0, 0.1, "Received: 0 training and 30 test images"),
+        (0, 0.1, "`data`: x_train holds 0 images and y_train 0 labels"),
         (1, 0.5, "it leaves 0 for training and 1 for validation. Received: validation_split=0.5"),
     ],
 )
