@@ -86,7 +86,8 @@ def test_tests_run_from_the_unpacked_sdist(distributions, tmp_path):
     for helper in ("conftest.py", "idx_helpers.py", "layer_helpers.py", "cli_helpers.py"):
         assert (root / "tests" / helper).is_file()
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_layers.py",
+        [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider",
+         "tests/test_layers.py",
          "tests/test_package.py::test_unknown_attribute_raises_attribute_error"],
         cwd=root,
         env={**os.environ, "PYTHONPATH": str(root)},
