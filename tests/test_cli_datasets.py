@@ -155,6 +155,7 @@ def test_tune_searches_an_image_folder_read_into_memory(tmp_path):
     assert run("tune", *arguments, "--verbose", "0") == 0
     model = load_model(output / "best_model.keras")
     assert model.input_shape == (None, 28, 28, 1) and model.output_shape == (None, len(CLASSES))
+    assert model_class_names(model) == tuple(sorted(CLASSES))  # the folder names travel with it
 
 
 def test_tune_searches_an_npz_archive_with_its_geometry(tmp_path):

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lenet_blocks as lb
+from lenet_blocks.inference import model_class_names
 from lenet_blocks.objectives import loss_and_metrics
 from lenet_blocks.pipeline import EpochCounter, make_dataset
 from lenet_blocks.presets import get_preset
@@ -115,6 +116,13 @@ def test_defaults_build_the_notebook_model():
     assert model.get_config() == reference.get_config()
     assert [w.shape for w in model.weights] == [w.shape for w in reference.weights]
     assert model.count_params() == 44426
+
+
+def test_class_names_travel_with_every_model_and_must_name_every_class():
+    model = HyperLeNet(classes=2, class_names=["cat", "dog"]).build(kt.HyperParameters())
+    assert model_class_names(model) == ("cat", "dog")
+    with pytest.raises(ValueError, match=r"`class_names` must name each of the 10 classes"):
+        HyperLeNet(class_names=["cat"])
 
 
 def test_defaults_compile_the_notebook_optimizer_and_loss():

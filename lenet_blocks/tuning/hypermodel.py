@@ -10,7 +10,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import keras
 import keras_tuner
@@ -39,11 +39,14 @@ class HyperLeNet(keras_tuner.HyperModel):
         input_shape: `(height, width, channels)` of the images; all of the search space fits
             images of at least 26x26.
         classes: int. Number of classes.
+        class_names: optional sequence of `classes` names, saved with every model built (its
+            head carries them, so the search's best model predicts by name).
         fixed: optional dict of hyperparameter name -> value to hold fixed (registered as
             `hp.Fixed`), e.g. `{"optimizer": "adam", "batch_size": 128}`.
         max_params: optional int. Parameter budget (`model.count_params()`, non-trainable
-            included); `fit` rejects a larger model with `keras_tuner.errors.FailedTrialError`
-            before training, so the tuner records the trial as failed.
+            included). The tuners of `make_tuner` draw a larger configuration again, so it never
+            becomes a trial; `fit` still rejects a larger model before training (with
+            `keras_tuner.errors.FailedTrialError`) under any other tuner.
         seed: optional int. If set, `build` calls `keras.utils.set_random_seed(seed)` first, so
             that initial weights, augmentation and shuffling are reproducible per trial.
         **kwargs: `keras_tuner.HyperModel` arguments (`name`, `tunable`).
@@ -65,6 +68,7 @@ class HyperLeNet(keras_tuner.HyperModel):
         input_shape: tuple[int, int, int] = (28, 28, 1),
         classes: int = 10,
         *,
+        class_names: Sequence[str] | None = None,
         fixed: Mapping[str, object] | None = None,
         max_params: int | None = None,
         seed: int | None = None,
@@ -85,8 +89,16 @@ class HyperLeNet(keras_tuner.HyperModel):
             )
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
             raise ValueError(f"`seed` must be an int or None. Received: seed={seed!r}")
+        if class_names is not None and (
+            isinstance(class_names, str) or len(tuple(class_names)) != classes
+        ):
+            raise ValueError(
+                f"`class_names` must name each of the {classes} classes. "
+                f"Received: class_names={class_names!r}"
+            )
         self.input_shape = shape
         self.classes = classes
+        self.class_names = None if class_names is None else tuple(class_names)
         self.fixed = validate_fixed(fixed)
         self.max_params = max_params
         self.seed = seed
@@ -151,6 +163,7 @@ class HyperLeNet(keras_tuner.HyperModel):
             input_shape=self.input_shape,
             seed=self.seed,
             classes=self.classes,
+            class_names=self.class_names,
             activation=values["activation"],
             classifier_activation=values["classifier_activation"],
             filters=tuple(filters),

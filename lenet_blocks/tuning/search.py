@@ -112,16 +112,16 @@ def run_search(
     with contextlib.ExitStack() as stack:
         if not is_search_worker():
             stack.enter_context(lock_directory(output_dir, "search"))
+        loaded = None if data is not None else load_dataset(dataset, data_dir)
         (x_train, y_train), (x_test, y_test) = (
-            data
-            if data is not None
-            else load_dataset(dataset, data_dir).arrays(validation_split, seed)
+            data if loaded is None else loaded.arrays(validation_split, seed)
         )
         (x_fit, y_fit), (x_val, y_val) = split_validation(x_train, y_train, validation_split)
         keras.utils.set_random_seed(seed)
         hypermodel = HyperLeNet(
             input_shape=with_channel_axis(x_train[:1]).shape[1:],
             classes=int(np.max(y_train)) + 1,
+            class_names=None if loaded is None else loaded.class_names,
             fixed=fixed,
             max_params=max_params,
             seed=seed,
