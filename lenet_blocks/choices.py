@@ -17,6 +17,7 @@ MIXINGS = ("none", "mixup", "cutmix")
 DISTRIBUTIONS = ("none", "mirrored", "multi-worker")
 TUNER_KINDS = ("random", "bayesian", "hyperband")
 EXPORT_FORMATS = ("savedmodel", "tflite", "onnx", "openvino", "keras-hub")
+COLOR_MODES = ("grayscale", "rgb")  # of an image folder's images
 
 
 def check_choice(arg: str, value, choices: tuple) -> None:

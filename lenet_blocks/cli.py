@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from lenet_blocks import __version__, backends, console
 from lenet_blocks.choices import (
     AUGMENTATIONS,
+    COLOR_MODES,
     DISTRIBUTIONS,
     EXPORT_FORMATS,
     LR_SCHEDULES,
@@ -51,7 +52,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_backend_argument(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_train_command(commands)
+    add_evaluate_command(commands)
+    add_tune_command(commands)
+    add_predict_command(commands)
+    add_presets_command(commands)
+    add_export_command(commands)
+    return parser
 
+
+def add_train_command(commands: argparse._SubParsersAction) -> None:
+    """`train`: a preset trained, evaluated and written (`training.train`)."""
     train = commands.add_parser(
         "train",
         help="train a preset, evaluate it on the test set, write model/metrics/plots",
@@ -68,42 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--lr-schedule", choices=LR_SCHEDULES, help="default: the preset's, else constant"
     )
-    train.add_argument(
-        "--augmentation",
-        choices=AUGMENTATIONS,
-        help="training-only augmentation layers; default: the preset's, else none",
-    )
-    train.add_argument(
-        "--horizontal-flip",
-        action=argparse.BooleanOptionalAction,
-        help="training-only RandomFlip('horizontal') of the images; default: the preset's, "
-        "else off",
-    )
-    train.add_argument(
-        "--random-erasing",
-        type=float,
-        metavar="P",
-        help="probability in [0, 1] of training-only RandomErasing (cutout) per image; "
-        "default: the preset's, else 0",
-    )
-    train.add_argument(
-        "--mixing",
-        choices=MIXINGS,
-        help="MixUp or CutMix of the training batches (soft labels); default: the preset's, "
-        "else none",
-    )
-    train.add_argument(
-        "--label-smoothing",
-        type=float,
-        metavar="S",
-        help="label smoothing in [0, 1) of the cross-entropy; default: the preset's, else 0",
-    )
-    train.add_argument(
-        "--use-ema",
-        action=argparse.BooleanOptionalAction,
-        help="keep a moving average of the weights, which validation and the saved model "
-        "use; default: the preset's, else off",
-    )
+    add_training_recipe_arguments(train)
     train.add_argument("--momentum", type=float, default=0.0)
     train.add_argument(
         "--distribution",
@@ -138,17 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(from logits with 'none'); default: the preset's",
     )
     add_dataset_arguments(train)
-    train.add_argument(
-        "--image-size",
-        type=parse_image_size,
-        metavar="HxW",
-        help="image folders: resize every image to HxW (default: their own size, which must agree)",
-    )
-    train.add_argument(
-        "--color-mode",
-        choices=("grayscale", "rgb"),
-        help="image folders: the channels (default: grayscale when every image is)",
-    )
+    add_image_folder_arguments(train)
     train.add_argument(
         "--class-names",
         metavar="NAME,NAME,...",
@@ -163,6 +129,49 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None)
 
+
+def add_training_recipe_arguments(command: argparse.ArgumentParser) -> None:
+    """The training recipes of `RunSettings`: augmentation, mixing, label smoothing, average."""
+    command.add_argument(
+        "--augmentation",
+        choices=AUGMENTATIONS,
+        help="training-only augmentation layers; default: the preset's, else none",
+    )
+    command.add_argument(
+        "--horizontal-flip",
+        action=argparse.BooleanOptionalAction,
+        help="training-only RandomFlip('horizontal') of the images; default: the preset's, "
+        "else off",
+    )
+    command.add_argument(
+        "--random-erasing",
+        type=float,
+        metavar="P",
+        help="probability in [0, 1] of training-only RandomErasing (cutout) per image; "
+        "default: the preset's, else 0",
+    )
+    command.add_argument(
+        "--mixing",
+        choices=MIXINGS,
+        help="MixUp or CutMix of the training batches (soft labels); default: the preset's, "
+        "else none",
+    )
+    command.add_argument(
+        "--label-smoothing",
+        type=float,
+        metavar="S",
+        help="label smoothing in [0, 1) of the cross-entropy; default: the preset's, else 0",
+    )
+    command.add_argument(
+        "--use-ema",
+        action=argparse.BooleanOptionalAction,
+        help="keep a moving average of the weights, which validation and the saved model "
+        "use; default: the preset's, else off",
+    )
+
+
+def add_evaluate_command(commands: argparse._SubParsersAction) -> None:
+    """`evaluate`: a model on the test split (`training.evaluate_model`)."""
     evaluate = commands.add_parser(
         "evaluate", help="evaluate a .keras model, or a preset's shipped weights, on the test set"
     )
@@ -176,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--batch-size", type=int, default=256)
     evaluate.add_argument("--output", help="also write the results to this JSON file")
 
+
+def add_tune_command(commands: argparse._SubParsersAction) -> None:
+    """`tune`: a HyperLeNet search, in one process or distributed (`tuning.run_search`)."""
     tune = commands.add_parser(
         "tune",
         help="search HyperLeNet with Keras Tuner; write the best model and a leaderboard",
@@ -204,14 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="hold a hyperparameter fixed (repeatable), e.g. --fixed activation=relu",
     )
-    tune.add_argument(
-        "--dataset",
-        default="fashion_mnist",
-        metavar="NAME_OR_PATH",
-        help="fashion_mnist (default), mnist, cifar10, or the path of an IDX directory, an "
-        ".npz archive or an image folder (read into memory once: a search needs it there)",
-    )
-    tune.add_argument("--data-dir", help="directory with the files of the named data set")
+    add_dataset_arguments(tune, "an image folder is read into memory once: a search needs it there")
+    add_image_folder_arguments(tune)
     tune.add_argument("--overwrite", action="store_true", help="start afresh, do not resume")
     tune.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
     tune.add_argument(
@@ -233,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=float, help="with --workers: seconds for the whole search (default none)"
     )
 
+
+def add_predict_command(commands: argparse._SubParsersAction) -> None:
+    """`predict`: the top classes of image files (`prediction.predict_files`)."""
     predict = commands.add_parser(
         "predict",
         help="top-k classes of images (PNG/JPEG or .npy)",
@@ -257,6 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
         "like the ones given (docs/datasets.md)",
     )
 
+
+def add_presets_command(commands: argparse._SubParsersAction) -> None:
+    """`presets`: the presets and their shipped weights."""
     commands.add_parser(
         "presets",
         help="list the presets, their shipped weights and recorded test accuracy",
@@ -264,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
         "test accuracy their training run measured (docs/pretrained.md).",
     )
 
+
+def add_export_command(commands: argparse._SubParsersAction) -> None:
+    """`export`: a model in another format, verified (`export.export_model`)."""
     export = commands.add_parser(
         "export",
         help="export a .keras model to SavedModel, TFLite, ONNX, OpenVINO or a keras-hub "
@@ -303,7 +318,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--data-dir", help="directory with the Fashion-MNIST IDX .gz files")
     export.add_argument("--report", metavar="JSON", help="also write the report to this file")
-    return parser
 
 
 def run_train(args: argparse.Namespace) -> None:
@@ -361,6 +375,21 @@ def add_dataset_arguments(command: argparse.ArgumentParser, what: str = "") -> N
         action="store_true",
         help="image folders: leave unreadable or non-PNG/JPEG files out (counted) instead of "
         "stopping",
+    )
+
+
+def add_image_folder_arguments(command: argparse.ArgumentParser) -> None:
+    """`--image-size` and `--color-mode`: how an image folder's images are read."""
+    command.add_argument(
+        "--image-size",
+        type=parse_image_size,
+        metavar="HxW",
+        help="image folders: resize every image to HxW (default: their own size, which must agree)",
+    )
+    command.add_argument(
+        "--color-mode",
+        choices=COLOR_MODES,
+        help="image folders: the channels (default: grayscale when every image is)",
     )
 
 
@@ -443,14 +472,16 @@ def run_presets(args: argparse.Namespace) -> None:
 def run_evaluate(args: argparse.Namespace) -> None:
     from lenet_blocks import artifacts
     from lenet_blocks.data_sources import load_test_split
+    from lenet_blocks.inference import head_classes, model_class_names
     from lenet_blocks.training import evaluate_model
 
     model = command_model(args.model, args)
     test, names = load_test_split(
-        model,
         args.dataset,
         args.data_dir,
-        class_names=parse_class_names(args.class_names),
+        input_shape=model.input_shape[1:],
+        classes=head_classes(model),
+        class_names=parse_class_names(args.class_names) or model_class_names(model),
         batch_size=args.batch_size,
         skip_bad_files=args.skip_bad_files,
     )
@@ -489,6 +520,9 @@ def run_tune(args: argparse.Namespace) -> None:
         "fixed": parse_fixed(args.fixed),
         "dataset": args.dataset,
         "data_dir": args.data_dir,
+        "image_size": args.image_size,
+        "color_mode": args.color_mode,
+        "skip_bad_files": args.skip_bad_files,
         "overwrite": args.overwrite,
         "verbose": args.verbose,
     }

@@ -17,7 +17,7 @@ import keras
 from lenet_blocks.choices import OPTIMIZERS, check_choice
 from lenet_blocks.objectives import loss_and_metrics
 
-__all__ = ["compile_lenet", "make_optimizer"]
+__all__ = ["check_use_ema", "compile_lenet", "make_optimizer"]
 
 _OPTIMIZER_CLASSES = {
     "sgd": keras.optimizers.SGD,
@@ -67,6 +67,29 @@ def make_optimizer(
     return _OPTIMIZER_CLASSES[name](**options)
 
 
+def check_use_ema(use_ema: bool) -> None:
+    """Refuses `use_ema=True` on the JAX backend, where Keras loses the averaged weights.
+
+    Keras' `fit` on JAX ends with the weights and their average sharing arrays, which the next
+    compiled step frees: evaluating or saving the model then fails ("Array has been deleted").
+
+    Args:
+        use_ema: bool. Whether the optimizer is to average the weights.
+
+    Raises:
+        ValueError: `use_ema` on the JAX backend.
+
+    Example:
+    >>> check_use_ema(False)
+    """
+    backend = keras.backend.backend()
+    if use_ema and backend == "jax":
+        raise ValueError(
+            "`use_ema` needs the TensorFlow or PyTorch backend: on JAX, Keras loses the "
+            f"averaged weights after training. Received: backend={backend}"
+        )
+
+
 def compile_lenet(
     model: keras.Model,
     optimizer: str,
@@ -93,7 +116,11 @@ def compile_lenet(
 
     Returns:
         `model`, compiled.
+
+    Raises:
+        ValueError: `use_ema` on the JAX backend (`check_use_ema`).
     """
+    check_use_ema(use_ema)
     loss, metrics = loss_and_metrics(model, label_smoothing, soft_labels)
     model.compile(
         optimizer=make_optimizer(

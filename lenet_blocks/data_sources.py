@@ -29,8 +29,14 @@ from typing import ClassVar
 import numpy as np
 
 from lenet_blocks import datasets
-from lenet_blocks.image_folders import ImageFolder, folder_arrays, scan_image_folder
+from lenet_blocks.image_folders import (
+    ImageFolder,
+    evaluation_dataset,
+    folder_arrays,
+    scan_image_folder,
+)
 from lenet_blocks.npz_archives import read_npz
+from lenet_blocks.validation import check_class_names
 
 __all__ = [
     "CIFAR10_CLASS_NAMES",
@@ -173,7 +179,7 @@ def load_dataset(
                 "set of your own: pass its path as the data set instead."
             )
         return _loaded(
-            name, _class_names(class_names, len(known_names)) or known_names, train, test
+            name, check_class_names(class_names, len(known_names)) or known_names, train, test
         )
     if data_dir is not None:
         raise ValueError(
@@ -189,7 +195,7 @@ def load_dataset(
         )
     if is_image_folder(path):
         folder = scan_image_folder(path, **{**folder_options, "skip_bad_files": skip_bad_files})
-        names = _class_names(class_names, len(folder.class_names)) or folder.class_names
+        names = check_class_names(class_names, len(folder.class_names)) or folder.class_names
         return LoadedData(name, names, folder.image_shape, folder=folder)
     if given:
         raise ValueError(f"`{given[0]}` applies to image folders. Received: dataset={name!r}")
@@ -204,7 +210,7 @@ def load_dataset(
             "y_test). Received: a file of another kind"
         )
     train, test, classes = check_arrays(*raw, str(path))
-    return _loaded(name, _class_names(class_names, classes) or _indices(classes), train, test)
+    return _loaded(name, check_class_names(class_names, classes) or _indices(classes), train, test)
 
 
 def is_image_folder(dataset: str | os.PathLike) -> bool:
@@ -222,24 +228,28 @@ def is_image_folder(dataset: str | os.PathLike) -> bool:
 
 
 def load_test_split(
-    model,
     dataset: str | os.PathLike = "fashion_mnist",
     data_dir: str | os.PathLike | None = None,
     *,
+    input_shape: tuple[int | None, int | None, int],
+    classes: int,
     class_names=None,
     batch_size: int = 256,
     skip_bad_files: bool = False,
 ) -> tuple[tuple, tuple[str, ...] | None]:
-    """The test split of `dataset` for `model`, and the names of its classes (`evaluate`).
+    """The test split of `dataset` for a model, and the names of its classes (`evaluate`).
 
     An image folder is read at the model's input size and channels: its `test/` part, else
     every image in it. Arrays must have the model's image shape.
 
     Args:
-        model: the `keras.Model` to evaluate.
         dataset, data_dir: as `load_dataset` takes them.
-        class_names: names of the model's classes (default: the model's own, else the data
-            set's when they are as many).
+        input_shape: `(height, width, channels)` of the model's input (`model.input_shape[1:]`;
+            a side of `None` takes any size).
+        classes: int. Classes of the model's head (`inference.head_classes(model)`).
+        class_names: names of the model's classes (the ones given, else the model's own:
+            `inference.model_class_names(model)`), or None: the data set's when they are
+            `classes` many.
         batch_size: batch size of an image folder's stream.
         skip_bad_files: image folders: leave bad files out.
 
@@ -250,10 +260,7 @@ def load_test_split(
     Raises:
         ValueError: the data does not fit the model (shape, classes, other folder names).
     """
-    from lenet_blocks.image_folders import evaluation_dataset
-    from lenet_blocks.inference import head_classes, model_class_names
-
-    _, height, width, channels = model.input_shape
+    height, width, channels = input_shape
     if is_image_folder(dataset):
         loaded = load_dataset(
             dataset,
@@ -271,13 +278,13 @@ def load_test_split(
                 f"{'x'.join(map(str, loaded.image_shape))} images."
             )
         test = loaded.test
-    names = class_names or model_class_names(model)
+    names = class_names
     if loaded.folder is not None and names is not None and tuple(names) != loaded.class_names:
         raise ValueError(
             f"{loaded.name}: its class folders {list(loaded.class_names)} must be the model's "
             f"classes, in that order. Received: class names {list(names)}"
         )
-    if names is None and loaded.classes == head_classes(model):
+    if names is None and loaded.classes == classes:
         names = loaded.class_names
     return test, names
 
@@ -299,7 +306,9 @@ def from_arrays(data, class_names=None) -> LoadedData:
     (('0', '1', '2'), (8, 8, 1))
     """
     train, test, classes = check_arrays(*data, "`data`", dense=False)
-    return _loaded("`data`", _class_names(class_names, classes) or _indices(classes), train, test)
+    return _loaded(
+        "`data`", check_class_names(class_names, classes) or _indices(classes), train, test
+    )
 
 
 def _loaded(name: str, names: tuple[str, ...], train, test) -> LoadedData:
@@ -309,21 +318,6 @@ def _loaded(name: str, names: tuple[str, ...], train, test) -> LoadedData:
 
 def _indices(classes: int) -> tuple[str, ...]:
     return tuple(str(index) for index in range(classes))
-
-
-def _class_names(names, classes: int) -> tuple[str, ...] | None:
-    """`names` checked: one distinct, non-empty string per class."""
-    if names is None:
-        return None
-    names = tuple(names)
-    if len(names) != classes or not all(isinstance(n, str) and n for n in names):
-        raise ValueError(
-            f"`class_names` must name each of the data set's {classes} classes with a non-empty "
-            f"str. Received: class_names={names!r}"
-        )
-    if len(set(names)) != len(names):
-        raise ValueError(f"`class_names` must be distinct. Received: class_names={names!r}")
-    return names
 
 
 def check_arrays(train, test, source: str, classes: int | None = None, dense: bool = True):

@@ -213,11 +213,19 @@ def run_distributed_search(
         DistributedSearchError: the chief exited with an error or was killed, every worker
             died with its restarts spent, or the timeout passed. The search's completed trials
             are kept; the same command resumes it.
-        ValueError: bad `workers`, `max_restarts` or `search`.
+        ValueError: bad `workers`, `max_restarts` or `search`, or a Keras backend other than
+            TensorFlow.
     """
     for name, value, low in (("workers", workers, 1), ("max_restarts", max_restarts, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"`{name}` must be an int >= {low}. Received: {name}={value!r}")
+    import keras  # every process runs on this one's Keras backend (they inherit its settings)
+
+    if keras.backend.backend() != "tensorflow":
+        raise ValueError(
+            "The distributed search runs on the TensorFlow backend only "
+            f"(KERAS_BACKEND=tensorflow). Received: backend={keras.backend.backend()}"
+        )
     output_dir = Path(output_dir)
     arguments = _process_arguments(output_dir, dict(search or {}))
     project_name = arguments["project_name"]
@@ -282,7 +290,13 @@ def _process_arguments(output_dir: Path, search: dict) -> dict:
         fixed=search.get("fixed"), max_params=search.get("max_params"), seed=search.get("seed")
     )  # checks the names and values every process would fail on
     # Finds (or downloads) and checks the data once (an image folder is scanned, not read).
-    load_dataset(search.get("dataset", "fashion_mnist"), search.get("data_dir"))
+    load_dataset(
+        search.get("dataset", "fashion_mnist"),
+        search.get("data_dir"),
+        image_size=search.get("image_size"),
+        color_mode=search.get("color_mode"),
+        skip_bad_files=search.get("skip_bad_files", False),
+    )
     if search.pop("overwrite", False):
         shutil.rmtree(output_dir / "tuner" / search["project_name"], ignore_errors=True)
     verbose = 2 if search.get("verbose", 1) else 0  # logs: one line per epoch, no progress bars

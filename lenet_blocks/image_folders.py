@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from lenet_blocks import datasets
+from lenet_blocks.choices import COLOR_MODES
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -38,7 +39,6 @@ __all__ = [
 ]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-COLOR_MODES = ("grayscale", "rgb")
 _GRAY_MODES = ("1", "L", "LA", "I", "I;16")
 _FORMATS = ("PNG", "JPEG")
 
@@ -72,6 +72,20 @@ class ImageFolder:
     @property
     def color_mode(self) -> str:
         return "grayscale" if self.image_shape[-1] == 1 else "rgb"
+
+    def split_sizes(self, validation_split: float) -> tuple[int, int]:
+        """`(training, validation)` image counts of Keras' `validation_split` of the training files.
+
+        Args:
+            validation_split: float. The fraction of the training files Keras holds out.
+
+        Example:
+        >>> folder = ImageFolder(Path("t"), Path("t"), None, ("a", "b"), (8, 8, 1), 25, 0)
+        >>> folder.split_sizes(0.1)
+        (23, 2)
+        """
+        validation = int(validation_split * self.train_files)  # as Keras rounds it
+        return self.train_files - validation, validation
 
 
 def is_split_tree(path: Path) -> bool:
@@ -308,8 +322,7 @@ def folder_arrays(
         )
     if folder.test_dir is None:
         train, test = _read_split(folder, 256, validation_split, seed)
-        test_files = int(validation_split * folder.train_files)  # Keras' split
-        train_files = folder.train_files - test_files
+        train_files, test_files = folder.split_sizes(validation_split)
     else:
         train = _read(folder, folder.train_dir, 256, shuffle=False)
         test = _read(folder, folder.test_dir, 256, shuffle=False)

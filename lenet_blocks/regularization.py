@@ -289,7 +289,7 @@ def mix_and_average(
         `(dataset, callbacks)` to pass to `fit`.
 
     Raises:
-        ValueError: for an unknown `mixing` or a `use_ema` that is not a bool.
+        ValueError: for an unknown `mixing`.
 
     Example:
     >>> first, last = keras.callbacks.Callback(), keras.callbacks.Callback()
@@ -299,8 +299,6 @@ def mix_and_average(
     >>> [type(callback).__name__ for callback in callbacks]
     ['Callback', 'SwapEMAWeights', 'Callback']
     """
-    if not isinstance(use_ema, bool):
-        raise ValueError(f"`use_ema` must be a bool. Received: use_ema={use_ema!r}")
     callbacks = list(callbacks)
     if use_ema:
         position = len(callbacks) if averaged_from is None else averaged_from

@@ -22,7 +22,14 @@ import math
 import os
 from numbers import Real
 
-from lenet_blocks.choices import AUGMENTATIONS, LR_SCHEDULES, MIXINGS, OPTIMIZERS, check_choice
+from lenet_blocks.choices import (
+    AUGMENTATIONS,
+    COLOR_MODES,
+    LR_SCHEDULES,
+    MIXINGS,
+    OPTIMIZERS,
+    check_choice,
+)
 from lenet_blocks.presets import get_preset
 
 __all__ = ["RECORDED_DEFAULTS", "RunSettings"]
@@ -170,7 +177,7 @@ class RunSettings:
                 _check_int("image_size", side, 1)
             object.__setattr__(self, "image_size", size)
         if self.color_mode is not None:
-            check_choice("color_mode", self.color_mode, ("grayscale", "rgb"))
+            check_choice("color_mode", self.color_mode, COLOR_MODES)
 
     def to_dict(self) -> dict:
         """The settings as JSON values (tuples become lists), as a run's files record them.

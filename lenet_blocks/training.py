@@ -32,7 +32,7 @@ from lenet_blocks import artifacts, plots
 from lenet_blocks.arrays import split_validation
 from lenet_blocks.checkpoint import CHECKPOINT_DIR, STATE_FILE, EpochCheckpoint, read_run_file
 from lenet_blocks.choices import DISTRIBUTIONS, check_choice
-from lenet_blocks.compile import compile_lenet
+from lenet_blocks.compile import check_use_ema, compile_lenet
 from lenet_blocks.data_sources import LoadedData, from_arrays, load_dataset
 from lenet_blocks.distribution import fit_multi_worker, is_chief, make_strategy, parse_tf_config
 from lenet_blocks.image_folders import folder_datasets
@@ -324,13 +324,7 @@ def train(
             f"Received: steps_per_execution={steps_per_execution!r}"
         )
     check_choice("distribution", distribution, DISTRIBUTIONS)
-    if settings.use_ema and keras.backend.backend() == "jax":
-        # Keras' `fit` on JAX ends with the weights and their average sharing arrays, which the
-        # next compiled step frees: evaluating and saving the model then fail.
-        raise ValueError(
-            "`use_ema` needs the TensorFlow or PyTorch backend: on JAX, Keras loses the "
-            "averaged weights after training. Received: use_ema=True on jax"
-        )
+    check_use_ema(settings.use_ema)  # refused before anything is written, as in the compile
     if distribution == "multi-worker":
         # Its own training loop (`distribution.fit_multi_worker`) has integer-label metrics and
         # no test callbacks, which `mixing` and Keras' `SwapEMAWeights` need.
@@ -589,8 +583,7 @@ def _training_splits(loaded: LoadedData, settings: RunSettings, epoch_counter) -
     batch, fraction = settings.batch_size, settings.validation_split
     if loaded.folder is not None:
         folder = loaded.folder
-        validation_samples = int(fraction * folder.train_files)  # as Keras splits
-        train_samples = folder.train_files - validation_samples
+        train_samples, validation_samples = folder.split_sizes(fraction)
         if not train_samples or not validation_samples:
             raise ValueError(
                 "`validation_split` must leave training and validation images: of the "

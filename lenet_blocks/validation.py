@@ -7,6 +7,8 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 def is_positive_int(value) -> bool:
     """Whether `value` is an `int` >= 1 (a `bool` is not).
@@ -26,3 +28,38 @@ def is_number(value) -> bool:
     (True, False, False)
     """
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def check_class_names(names: Iterable[str] | None, classes: int) -> tuple[str, ...] | None:
+    """`names` as a tuple, checked: one distinct, non-empty `str` per class; `None` stays `None`.
+
+    Args:
+        names: the names of the classes (label `i` is `names[i]`), or `None`.
+        classes: int. The number of classes they must name.
+
+    Raises:
+        ValueError: `names` is a single string, not `classes` long, or holds an empty, a
+            non-string or a repeated name.
+
+    Example:
+    >>> check_class_names(["cat", "dog"], 2)
+    ('cat', 'dog')
+    >>> check_class_names(["cat", "cat"], 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: `class_names` must name each of the 2 classes with a distinct, non-empty str. Received: class_names=['cat', 'cat']
+    """  # noqa: E501
+    if names is None:
+        return None
+    checked = None if isinstance(names, str) or not isinstance(names, Iterable) else tuple(names)
+    if (
+        checked is None
+        or len(checked) != classes
+        or not all(isinstance(name, str) and name for name in checked)
+        or len(set(checked)) != len(checked)
+    ):
+        raise ValueError(
+            f"`class_names` must name each of the {classes} classes with a distinct, non-empty "
+            f"str. Received: class_names={names!r}"
+        )
+    return checked

@@ -210,6 +210,17 @@ def test_search_arguments_are_checked_before_any_process_starts(tmp_path, search
     assert not (tmp_path / "search" / "logs").exists()
 
 
+def test_a_python_caller_on_another_backend_is_refused_before_any_process_starts(
+    tmp_path, monkeypatch
+):
+    import keras
+
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    with pytest.raises(ValueError, match=r"TensorFlow backend only .* Received: backend=jax$"):
+        run_distributed_search(tmp_path / "search", workers=1)
+    assert not (tmp_path / "search").exists()
+
+
 def test_sigterm_to_the_launcher_stops_every_process(tmp_path, data_dir, launch):
     output = tmp_path / "search"
     launcher = launch(tune_command(output, data_dir, 1, 3, 3), output)

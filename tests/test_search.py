@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from cli_helpers import run_cli
 from idx_helpers import make_dataset, write_dataset
@@ -112,3 +113,59 @@ def test_a_second_search_on_the_same_folder_is_refused(tmp_path, data_dir):
 
     with lock_directory(tmp_path, "search"), pytest.raises(DirectoryLockedError, match="PID"):
         run_search(tmp_path, data_dir=data_dir, max_trials=1, epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize(
+    "names", [["cat"], ["cat", "cat"], ["cat", ""], ["cat", 2], "ab"], ids=repr
+)
+def test_hyperlenet_class_names_are_checked_as_a_data_sets_are(names):
+    from lenet_blocks.tuning import HyperLeNet
+
+    with pytest.raises(ValueError, match=r"^`class_names` must name each of the 2 classes with"):
+        HyperLeNet(classes=2, class_names=names)
+    assert HyperLeNet(classes=2, class_names=["cat", "dog"]).class_names == ("cat", "dog")
+
+
+def test_on_jax_the_space_holds_the_weight_average_off_and_refuses_it_fixed(monkeypatch):
+    import keras
+    import keras_tuner
+
+    from lenet_blocks.tuning import HyperLeNet
+
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    hp = keras_tuner.HyperParameters()
+    HyperLeNet(fixed={"batch_size": 64}).build(hp)
+    assert hp.get("use_ema") is False
+    assert [type(row).__name__ for row in hp.space if row.name == "use_ema"] == ["Fixed"]
+    with pytest.raises(ValueError, match=r"^`use_ema` needs the TensorFlow .* backend=jax$"):
+        HyperLeNet(fixed={"use_ema": True})
+
+
+def write_mixed_size_folder(root, count: int = 10):
+    """Two class folders of grayscale PNGs, half of them 28x28 and half 32x32."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label, kind in enumerate(("dark", "light")):
+        (root / kind).mkdir(parents=True)
+        for index in range(count):
+            size = 28 if index % 2 else 32
+            pixels = rng.integers(0, 100, size=(size, size), dtype=np.uint8) + 150 * label
+            Image.fromarray(pixels, "L").save(root / kind / f"{index}.png")
+    return root
+
+
+def test_tune_reads_an_image_folder_of_mixed_sizes_at_the_image_size_given(tmp_path, capsys):
+    from lenet_blocks import cli, load_model
+    from lenet_blocks.inference import model_class_names
+
+    folder = write_mixed_size_folder(tmp_path / "images")
+    argv = ["tune", "--dataset", str(folder), "--output", str(tmp_path / "search")]
+    argv += ["--max-trials", "1", "--epochs", "1", "--fixed", "batch_size=8", "--verbose", "0"]
+    assert cli.main(argv) == cli.EXIT_USAGE  # the sizes differ: refused without --image-size
+    assert "give `image_size` (--image-size HxW)" in capsys.readouterr().err
+
+    assert cli.main([*argv, "--image-size", "28x28", "--color-mode", "rgb"]) == 0
+    model = load_model(tmp_path / "search" / "best_model.keras")
+    assert model.input_shape == (None, 28, 28, 3)
+    assert model_class_names(model) == ("dark", "light")

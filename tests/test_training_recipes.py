@@ -16,6 +16,7 @@ from idx_helpers import make_dataset
 import lenet_blocks as lb
 from lenet_blocks import cli, presets
 from lenet_blocks.checkpoint import EpochCheckpoint
+from lenet_blocks.compile import compile_lenet
 from lenet_blocks.losses import SmoothedCrossentropy
 from lenet_blocks.pipeline import EpochCounter
 from lenet_blocks.regularization import EpochSeed
@@ -316,8 +317,21 @@ def test_cli_unparsable_recipe_values_are_usage_errors(capsys, flags):
     assert flags[0] in capsys.readouterr().err
 
 
+JAX_EMA_REFUSAL = r"^`use_ema` needs the TensorFlow or PyTorch backend: .* Received: backend=jax$"
+
+
 def test_the_average_is_refused_on_jax_before_anything_is_written(tmp_path, monkeypatch):
     monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
-    with pytest.raises(ValueError, match=r"^`use_ema` needs the TensorFlow or PyTorch backend"):
+    with pytest.raises(ValueError, match=JAX_EMA_REFUSAL):
         train(tmp_path / "run", use_ema=True)
     assert not (tmp_path / "run").exists()
+
+
+def test_the_compile_refuses_the_average_on_jax_only(monkeypatch):
+    model = lb.build_lenet()
+    compile_lenet(model, "sgd", 0.1, use_ema=True)  # TensorFlow keeps the average
+    assert model.optimizer.use_ema
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    with pytest.raises(ValueError, match=JAX_EMA_REFUSAL):
+        compile_lenet(model, "sgd", 0.1, use_ema=True)
+    compile_lenet(model, "sgd", 0.1)

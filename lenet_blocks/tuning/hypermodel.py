@@ -17,12 +17,12 @@ import keras_tuner
 import tensorflow as tf
 from keras_tuner.src.engine.tuner_utils import SaveBestEpoch
 
-from lenet_blocks.compile import compile_lenet
+from lenet_blocks.compile import check_use_ema, compile_lenet
 from lenet_blocks.pipeline import EpochCounter, make_dataset
 from lenet_blocks.regularization import augmented_lenet, learning_rate_schedule, mix_and_average
 from lenet_blocks.tuning.resume import TrialCheckpoint
 from lenet_blocks.tuning.space import HYPERPARAMETERS, learning_rate_name, register, validate_fixed
-from lenet_blocks.validation import is_positive_int
+from lenet_blocks.validation import check_class_names, is_positive_int
 
 __all__ = ["HyperLeNet"]
 
@@ -42,7 +42,9 @@ class HyperLeNet(keras_tuner.HyperModel):
         class_names: optional sequence of `classes` names, saved with every model built (its
             head carries them, so the search's best model predicts by name).
         fixed: optional dict of hyperparameter name -> value to hold fixed (registered as
-            `hp.Fixed`), e.g. `{"optimizer": "adam", "batch_size": 128}`.
+            `hp.Fixed`), e.g. `{"optimizer": "adam", "batch_size": 128}`. On the JAX backend
+            `use_ema` is held at `False` (Keras loses the averaged weights there), and
+            `{"use_ema": True}` is refused.
         max_params: optional int. Parameter budget (`model.count_params()`, non-trainable
             included). The tuners of `make_tuner` draw a larger configuration again, so it never
             becomes a trial; `fit` still rejects a larger model before training (with
@@ -52,8 +54,8 @@ class HyperLeNet(keras_tuner.HyperModel):
         **kwargs: `keras_tuner.HyperModel` arguments (`name`, `tunable`).
 
     Raises:
-        ValueError: for an invalid argument, an unknown name in `fixed`, or a fixed value of
-            the wrong kind.
+        ValueError: for an invalid argument, an unknown name in `fixed`, a fixed value of
+            the wrong kind, or `use_ema` fixed to `True` on the JAX backend.
 
     Example:
     >>> import keras_tuner
@@ -89,17 +91,14 @@ class HyperLeNet(keras_tuner.HyperModel):
             )
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
             raise ValueError(f"`seed` must be an int or None. Received: seed={seed!r}")
-        if class_names is not None and (
-            isinstance(class_names, str) or len(tuple(class_names)) != classes
-        ):
-            raise ValueError(
-                f"`class_names` must name each of the {classes} classes. "
-                f"Received: class_names={class_names!r}"
-            )
         self.input_shape = shape
         self.classes = classes
-        self.class_names = None if class_names is None else tuple(class_names)
+        self.class_names = check_class_names(class_names, classes)
         self.fixed = validate_fixed(fixed)
+        if keras.backend.backend() == "jax":
+            # No weight average in the space where Keras loses it (`compile.check_use_ema`).
+            check_use_ema(self.fixed.get("use_ema", False))
+            self.fixed["use_ema"] = False
         self.max_params = max_params
         self.seed = seed
 

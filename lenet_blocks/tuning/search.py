@@ -59,6 +59,9 @@ def run_search(
     data: tuple | None = None,
     dataset: str | os.PathLike = "fashion_mnist",
     data_dir: str | os.PathLike | None = None,
+    image_size: tuple[int, int] | None = None,
+    color_mode: str | None = None,
+    skip_bad_files: bool = False,
     overwrite: bool = False,
     verbose: int = 1,
     callbacks: list[keras.callbacks.Callback] | None = None,
@@ -82,6 +85,9 @@ def run_search(
         dataset: `"fashion_mnist"`, `"mnist"`, `"cifar10"`, or the path of an IDX directory or
             an `.npz` archive, or an image folder (read into memory: the search holds its data).
         data_dir: directory with the files of the named data set.
+        image_size, color_mode, skip_bad_files: for an image folder, see
+            `lenet_blocks.image_folders.scan_image_folder` (a folder of mixed sizes needs
+            `image_size`).
         overwrite: start afresh instead of resuming the project.
         verbose: 0 silent; 1 keras-tuner's per-trial lines, Keras progress bars and the
             leaderboard; 2 the same with one line per epoch instead of progress bars.
@@ -112,7 +118,15 @@ def run_search(
     with contextlib.ExitStack() as stack:
         if not is_search_worker():
             stack.enter_context(lock_directory(output_dir, "search"))
-        loaded = None if data is not None else load_dataset(dataset, data_dir)
+        loaded = None
+        if data is None:
+            loaded = load_dataset(
+                dataset,
+                data_dir,
+                image_size=image_size,
+                color_mode=color_mode,
+                skip_bad_files=skip_bad_files,
+            )
         (x_train, y_train), (x_test, y_test) = (
             data if loaded is None else loaded.arrays(validation_split, seed)
         )
