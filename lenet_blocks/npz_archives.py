@@ -4,15 +4,19 @@ An archive holds `x_train`, `y_train`, `x_test` and `y_test`. Every member's `.n
 read first (its dtype and shape), and the four members' sizes together are checked against
 `MAX_NPZ_BYTES` before anything is allocated (a training run holds them all in memory); a
 stored (uncompressed) member is then memory-mapped in place, a compressed one inflated once.
-No pickles are ever loaded.
+No pickles are ever loaded, and every damaged archive (a zip, deflate or `.npy` header error) is a
+one-line `ValueError` naming the file.
 """
 
 from __future__ import annotations
 
+import io
+import lzma
 import math
 import os
 import struct
 import zipfile
+import zlib
 from pathlib import Path
 from typing import NamedTuple
 
@@ -25,6 +29,23 @@ NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 # every call.
 MAX_NPZ_BYTES = 2**31
 _LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature ... file name length, extra field length
+# The longest `.npy` header read (NumPy's own `max_header_size`). NumPy's reader reads the length a
+# header declares before it checks it (a compressed member can declare 4 GiB), so the length is
+# checked here first.
+_MAX_HEADER_BYTES = 10000
+_NPY_VERSIONS = ((1, 0), (2, 0), (3, 0))
+# What zipfile and its decompressors raise for a damaged archive, besides `BadZipFile`: a bad
+# deflate or LZMA stream, one cut short, an unknown compression method, an encrypted member
+# (RuntimeError), a name that is not the UTF-8 its flag says.
+_DAMAGED = (
+    zipfile.BadZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    EOFError,
+    NotImplementedError,
+    RuntimeError,
+    UnicodeDecodeError,
+)
 
 
 def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -39,9 +60,10 @@ def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
     Raises:
         FileNotFoundError: the file does not exist.
-        ValueError: naming the file: not a zip archive, a member missing, a member that is no
-            `.npy` array (a pickle, a damaged header), or members that declare more than
-            `MAX_NPZ_BYTES` together.
+        ValueError: one line naming the file: not a zip archive or a damaged one, a member
+            missing, a member that is no `.npy` array (a pickle, a damaged header, a negative
+            shape, values that are not plain numbers), a member shorter than its header
+            declares, or members that declare more than `MAX_NPZ_BYTES` together.
 
     Example:
     >>> import pathlib, tempfile
@@ -72,8 +94,8 @@ def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
                     f"{MAX_NPZ_BYTES} bytes (raise `lenet_blocks.npz_archives.MAX_NPZ_BYTES`)."
                 )
             return {key: _read_member(path, archive, header) for key, header in headers.items()}
-    except zipfile.BadZipFile as error:
-        raise ValueError(f"{path}: not a readable .npz archive ({error}).") from None
+    except _DAMAGED as error:
+        raise ValueError(f"{path}: not a readable .npz archive ({_one_line(error)}).") from None
     except OSError as error:
         raise ValueError(f"{path}: cannot read the file ({error.strerror or error}).") from None
 
@@ -95,17 +117,32 @@ def _member_header(path: Path, archive: zipfile.ZipFile, name: str) -> _Header:
     with archive.open(info) as stream:
         try:
             version = np.lib.format.read_magic(stream)
+            if version not in _NPY_VERSIONS:
+                raise ValueError(f"unknown .npy format version {version}")
+            length_format = "<H" if version == (1, 0) else "<I"
+            length_bytes = stream.read(struct.calcsize(length_format))
+            if len(length_bytes) == struct.calcsize(length_format):
+                (length,) = struct.unpack(length_format, length_bytes)
+                if length > _MAX_HEADER_BYTES:
+                    raise ValueError(
+                        f"its header declares {length} bytes, over the {_MAX_HEADER_BYTES} read"
+                    )
+                length_bytes += stream.read(length)
             read_header = (
                 np.lib.format.read_array_header_1_0
                 if version == (1, 0)
                 else np.lib.format.read_array_header_2_0
             )
-            shape, fortran, dtype = read_header(stream)
+            shape, fortran, dtype = read_header(io.BytesIO(length_bytes))
         except ValueError as error:
-            raise ValueError(f"{path}: {name} is not a .npy array ({error}).") from None
+            raise ValueError(f"{path}: {name} is not a .npy array ({_one_line(error)}).") from None
         header_size = stream.tell()
+    if min(shape, default=0) < 0:
+        raise ValueError(f"{path}: {name} declares the negative shape {shape}.")
     if dtype.hasobject:
         raise ValueError(f"{path}: {name} holds Python objects; only numbers are read.")
+    if dtype.kind not in "biufc" or dtype.names is not None or dtype.subdtype is not None:
+        raise ValueError(f"{path}: {name} holds {dtype} values; only numbers are read.")
     size = math.prod(shape) * dtype.itemsize
     return _Header(name, info, shape, fortran, dtype, header_size, size)
 
@@ -115,10 +152,13 @@ def _read_member(path: Path, archive: zipfile.ZipFile, header: _Header) -> np.nd
     order = "F" if fortran else "C"
     if info.compress_type == zipfile.ZIP_STORED:
         offset = _data_offset(path, info) + header_size
-        if info.file_size - header_size < size:
+        # The central directory's size may lie: the file itself must hold the data too.
+        if info.file_size - header_size < size or offset + size > path.stat().st_size:
             raise ValueError(f"{path}: {name} is truncated.")
         if size == 0:
-            return np.zeros(shape, dtype)
+            empty = np.zeros(shape, dtype)
+            empty.flags.writeable = False
+            return empty
         return np.memmap(path, dtype, "r", offset=offset, shape=shape, order=order)
     with archive.open(info) as stream:
         stream.seek(header_size)
@@ -132,7 +172,15 @@ def _data_offset(path: Path, info: zipfile.ZipInfo) -> int:
     """Where the content of a stored member starts in the archive file."""
     with path.open("rb") as raw:
         raw.seek(info.header_offset)
-        signature, name_length, extra_length = _LOCAL_HEADER.unpack(raw.read(_LOCAL_HEADER.size))
+        local_header = raw.read(_LOCAL_HEADER.size)
+    if len(local_header) < _LOCAL_HEADER.size:
+        raise ValueError(f"{path}: damaged zip entry {info.filename}.")
+    signature, name_length, extra_length = _LOCAL_HEADER.unpack(local_header)
     if signature != b"PK\x03\x04":
         raise ValueError(f"{path}: damaged zip entry {info.filename}.")
     return info.header_offset + _LOCAL_HEADER.size + name_length + extra_length
+
+
+def _one_line(error: Exception) -> str:
+    """An exception's message on one line (NumPy's and zipfile's may span several)."""
+    return " ".join(str(error).split())

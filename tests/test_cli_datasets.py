@@ -9,6 +9,7 @@ import re
 
 import numpy as np
 import pytest
+from data_helpers import labelled, write_images, write_npz
 from PIL import Image
 
 from lenet_blocks import cli, load_model
@@ -18,35 +19,30 @@ CLASSES = ("bar", "square")
 TRAIN = ("--epochs", "1", "--batch-size", "8", "--verbose", "0")
 
 
-def shape_image(kind: str, size: int, rgb: bool, rng) -> Image.Image:
+def shape_image(kind: str, size: tuple[int, int], mode: str, rng) -> Image.Image:
     """A bright bar or square on a dark ground (dark borders: predict does not invert it)."""
-    pixels = rng.integers(0, 40, size=(size, size), dtype=np.uint8)
-    middle = slice(size // 4, size - size // 4)
+    side = size[0]
+    pixels = rng.integers(0, 40, size=(side, side), dtype=np.uint8)
+    middle = slice(side // 4, side - side // 4)
     if kind == "bar":
-        pixels[size // 2 - 1 : size // 2 + 1, middle] = 255
+        pixels[side // 2 - 1 : side // 2 + 1, middle] = 255
     else:
         pixels[middle, middle] = 255
-    if rgb:
+    if mode == "RGB":
         return Image.fromarray(np.stack([pixels, pixels // 2, pixels], axis=-1), "RGB")
     return Image.fromarray(pixels, "L")
 
 
 def write_folder(root, count: int, size: int = 16, rgb: bool = False, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    for kind in CLASSES:
-        (root / kind).mkdir(parents=True)
-        for index in range(count):
-            shape_image(kind, size, rgb, rng).save(root / kind / f"{index}.png")
-    return root
+    counts = dict.fromkeys(CLASSES, count)
+    mode = "RGB" if rgb else "L"
+    return write_images(root, counts, (size, size), mode, seed, draw=shape_image)
 
 
 def write_archive(path, classes: int = 3, size: int = 16):
     """An `.npz` archive of 40 training and 9 test images, labels cycling 0..classes-1."""
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, size=(40, size, size), dtype=np.uint8)
-    y = (np.arange(40) % classes).astype(np.uint8)
-    np.savez(path, x_train=x, y_train=y, x_test=x[:9], y_test=y[:9])
-    return path
+    x, y = labelled(40, classes, (size, size))
+    return write_npz(path, (x, y), (x[:9], y[:9]))
 
 
 def run(*args) -> int:

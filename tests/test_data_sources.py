@@ -5,7 +5,8 @@ import pickle
 
 import numpy as np
 import pytest
-from idx_helpers import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, write_idx
+from data_helpers import labelled, write_cifar10, write_images, write_npz
+from idx_helpers import write_dataset
 from PIL import Image
 
 from lenet_blocks import datasets, npz_archives
@@ -28,43 +29,17 @@ def isolated_locations(tmp_path, monkeypatch):
     monkeypatch.setattr(datasets, "DEBIAN_DATA_DIR", str(tmp_path / "debian"))
 
 
-def labelled(n, classes, shape=(8, 8), seed=0):
-    rng = np.random.default_rng(seed)
-    images = rng.integers(0, 256, size=(n, *shape), dtype=np.uint8)
-    return images, (np.arange(n) % classes).astype(np.uint8)
-
-
-def write_npz(path, train, test, compressed=False, **replace):
-    arrays = {"x_train": train[0], "y_train": train[1], "x_test": test[0], "y_test": test[1]}
-    arrays.update(replace)
-    (np.savez_compressed if compressed else np.savez)(path, **arrays)
-    return path
-
-
-def write_images(directory, counts, size=(10, 12), mode="L", seed=0):
-    """`counts`: {class: n}; writes n PNG images of `size` (width, height) per class folder."""
-    rng = np.random.default_rng(seed)
-    channels = () if mode == "L" else (3,)
-    for name, count in counts.items():
-        (directory / name).mkdir(parents=True, exist_ok=True)
-        for index in range(count):
-            pixels = rng.integers(0, 256, size=(size[1], size[0], *channels), dtype=np.uint8)
-            Image.fromarray(pixels, mode).save(directory / name / f"{index}.png")
-    return directory
-
-
 # IDX directories: the official counts are the user's data unless asked for as Fashion-MNIST.
 
 
 @pytest.fixture(scope="module")
 def official_count_idx_dir(tmp_path_factory):
     """An MNIST-like IDX set of one's own with the official item counts (60,000 / 10,000)."""
-    directory = tmp_path_factory.mktemp("my_idx")
-    for name, count in ((TRAIN_IMAGES, 60000), (TEST_IMAGES, 10000)):
-        write_idx(directory / name, np.zeros((count, 28, 28), np.uint8))
-    for name, count in ((TRAIN_LABELS, 60000), (TEST_LABELS, 10000)):
-        write_idx(directory / name, (np.arange(count) % 10).astype(np.uint8))
-    return directory
+    split = [
+        (np.zeros((n, 28, 28), np.uint8), (np.arange(n) % 10).astype(np.uint8))
+        for n in (60000, 10000)
+    ]
+    return write_dataset(tmp_path_factory.mktemp("my_idx"), split, compress=False)
 
 
 def test_idx_set_with_official_counts_loads_as_ones_own_data(official_count_idx_dir):
@@ -93,18 +68,13 @@ def test_mnist_npz_with_official_counts_is_checksummed_only_when_asked_for_by_na
 
 
 def test_idx_set_of_any_image_size_and_dense_labels(tmp_path):
-    (x_train, y_train), (x_test, y_test) = labelled(9, 3, (5, 6)), labelled(3, 3, (5, 6))
-    for name, array in zip(
-        (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS),
-        (x_train, y_train, x_test, y_test),
-        strict=True,
-    ):
-        write_idx(tmp_path / "mine" / f"{name}.gz", array)
+    train, test = labelled(9, 3, (5, 6)), labelled(3, 3, (5, 6))
+    write_dataset(tmp_path / "mine", (train, test), compress=True)
 
     data = load_dataset(tmp_path / "mine")
 
     assert data.image_shape == (5, 6, 1) and data.classes == 3
-    np.testing.assert_array_equal(data.train[1], y_train)
+    np.testing.assert_array_equal(data.train[1], train[1])
 
 
 # .npz archives.
@@ -215,16 +185,8 @@ def test_mnist_not_found_lists_where_it_looked(tmp_path, monkeypatch):
 
 
 def test_cifar10_from_keras_extracted_batches(tmp_path):
-    batches = tmp_path / "keras_home" / "datasets" / "cifar-10-batches-py-target"
-    batches = batches / "cifar-10-batches-py"
-    batches.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for name in (*(f"data_batch_{index}" for index in range(1, 6)), "test_batch"):
-        content = {
-            b"data": rng.integers(0, 256, size=(10, 3072), dtype=np.uint8),
-            b"labels": list(range(10)),
-        }
-        (batches / name).write_bytes(pickle.dumps(content, protocol=2))
+    target = tmp_path / "keras_home" / "datasets" / "cifar-10-batches-py-target"
+    write_cifar10(target / "cifar-10-batches-py")
 
     data = load_dataset("cifar10", download=False)
 
@@ -234,9 +196,7 @@ def test_cifar10_from_keras_extracted_batches(tmp_path):
 
 def test_cifar10_batch_with_other_classes_is_refused_unloaded(tmp_path):
     batches = tmp_path / "copy" / "cifar-10-batches-py"
-    batches.mkdir(parents=True)
-    for name in (*(f"data_batch_{index}" for index in range(1, 6)), "test_batch"):
-        (batches / name).write_bytes(pickle.dumps({"data": pickle.Pickler}))
+    write_cifar10(batches, lambda name: {"data": pickle.Pickler}, pickle.DEFAULT_PROTOCOL)
 
     with pytest.raises(ValueError, match=r"refused to load _pickle\.Pickler") as info:
         load_dataset("cifar10", tmp_path / "copy")
