@@ -21,7 +21,7 @@ from typing import BinaryIO, Literal, NamedTuple
 
 import numpy as np
 
-from lenet_blocks.validation import is_positive_int
+from lenet_blocks.validation import is_positive_int, path_for_message
 
 __all__ = [
     "DATA_DIR_ENV_VAR",
@@ -184,11 +184,15 @@ def read_idx_file(
             stream = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
             shape, header, payload = _read_bounded(path, stream, kind, limit)
     except (EOFError, gzip.BadGzipFile, zlib.error) as error:
-        raise ValueError(f"{path}: corrupt or truncated gzip stream ({error}).") from None
+        raise ValueError(
+            f"{path_for_message(path)}: corrupt or truncated gzip stream ({error})."
+        ) from None
     except FileNotFoundError:
         raise
     except OSError as error:
-        raise ValueError(f"{path}: cannot read the file ({error.strerror or error}).") from None
+        raise ValueError(
+            f"{path_for_message(path)}: cannot read the file ({error.strerror or error})."
+        ) from None
     if official is not None and official[0] == shape[0]:
         _verify_checksum(path, (header, payload), *official[1:])
     array = np.frombuffer(payload, dtype=np.uint8).reshape(shape)
@@ -209,7 +213,8 @@ def _read_bounded(
     declared = f"header declares shape {shape} ({len(header) + payload_size} bytes)"
     if len(header) + payload_size > limit:
         raise ValueError(
-            f"{path}: {declared}, over the limit of {limit} bytes (raise it with `max_bytes=` "
+            f"{path_for_message(path)}: "
+            f"{declared}, over the limit of {limit} bytes (raise it with `max_bytes=` "
             "or `lenet_blocks.datasets.MAX_IDX_BYTES`)."
         )
     payload = bytearray()
@@ -217,12 +222,15 @@ def _read_bounded(
         chunk = stream.read(min(_READ_CHUNK, payload_size - len(payload)))
         if not chunk:
             raise ValueError(
-                f"{path}: file truncated: {declared}, but the content is "
+                f"{path_for_message(path)}: file truncated: {declared}, but the content is "
                 f"{len(header) + len(payload)} bytes."
             )
         payload += chunk
     if stream.read(1):
-        raise ValueError(f"{path}: file has trailing data: {declared}, but the content is longer.")
+        raise ValueError(
+            f"{path_for_message(path)}: "
+            f"file has trailing data: {declared}, but the content is longer."
+        )
     return shape, header, payload
 
 
@@ -239,18 +247,20 @@ def _parse_header(path: Path, header: bytes, kind: IdxKind) -> tuple[int, ...]:
     magic = int.from_bytes(header[:4], "big")
     if len(header) >= 4 and magic != expected_magic:
         raise ValueError(
-            f"{path}: bad magic number 0x{magic:08x}, expected 0x{expected_magic:08x} "
+            f"{path_for_message(path)}: "
+            f"bad magic number 0x{magic:08x}, expected 0x{expected_magic:08x} "
             f"(IDX uint8 {ndim}-D {kind})."
         )
     if len(header) < header_size:
         raise ValueError(
-            f"{path}: file too short for an IDX {kind} header "
+            f"{path_for_message(path)}: file too short for an IDX {kind} header "
             f"({len(header)} bytes, need {header_size})."
         )
     shape = struct.unpack_from(f">{ndim}I", header, offset=4)
     if kind == "images" and min(shape[1:]) < 1:
         raise ValueError(
-            f"{path}: images are {shape[1]}x{shape[2]}, expected both sides of at least 1 pixel."
+            f"{path_for_message(path)}: "
+            f"images are {shape[1]}x{shape[2]}, expected both sides of at least 1 pixel."
         )
     return shape
 
@@ -263,7 +273,8 @@ def _verify_checksum(path: Path, parts: tuple[bytes, ...], expected: str, datase
     digest = sha256.hexdigest()
     if digest != expected:
         raise ValueError(
-            f"{path}: sha256 of the decompressed content is {digest}, expected {expected} for "
+            f"{path_for_message(path)}: "
+            f"sha256 of the decompressed content is {digest}, expected {expected} for "
             f"the official {dataset} file of that size. The file is corrupt or not the "
             f"official one: delete it and get a fresh copy ({FRESH_COPY}), or, if it is a data "
             "set of your own, pass its directory as the data set (`--dataset DIR`, "
@@ -283,7 +294,7 @@ def check_label_range(path: PathLike, labels: np.ndarray, classes: int) -> None:
     bad = np.flatnonzero(labels >= classes)
     if bad.size:
         raise ValueError(
-            f"{path}: label {labels[bad[0]]} at index {bad[0]} is out of range "
+            f"{path_for_message(path)}: label {labels[bad[0]]} at index {bad[0]} is out of range "
             f"0-{classes - 1} ({bad.size} bad labels in total)."
         )
 

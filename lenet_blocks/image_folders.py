@@ -11,6 +11,13 @@ Resize rule: without `image_size` every image must have the size of the first on
 order); with `image_size=(height, width)` each is resized to it (bilinear, aspect ratio not kept,
 Keras' default). Channels: grayscale when every image is (PIL modes `1`, `L`, `LA`, `I`,
 `I;16`), else RGB (alpha dropped); `color_mode=` decides instead.
+
+Hidden files and folders (`.name`: macOS' `._photo.png` and `.DS_Store`, `.thumbnails/`) are
+ignored by the check and by the training alike: Keras skips hidden class folders only, so when
+a class folder holds hidden files it would read, Keras is given a tree of links to the checked
+files instead (as when bad files are skipped). Paths in messages are printed as they are, or
+quoted and escaped (`repr`) when they hold a newline or another unprintable character, so that
+every message is one line (`validation.path_for_message`).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import numpy as np
 
 from lenet_blocks import datasets
 from lenet_blocks.choices import COLOR_MODES
+from lenet_blocks.validation import path_for_message, printable_line
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -107,7 +115,8 @@ def scan_image_folder(
         image_size: `(height, width)` to resize every image to; `None`: they must agree.
         color_mode: `"grayscale"`, `"rgb"`, or `None` (from the images).
         skip_bad_files: leave unreadable and non-PNG/JPEG files out (they are counted in
-            `skipped`) instead of refusing the tree. Hidden files (`.name`) are always ignored.
+            `skipped`) instead of refusing the tree. Hidden files and folders (`.name`) are
+            always ignored, by Keras too (see the module docs).
 
     Raises:
         FileNotFoundError: `path` is no directory.
@@ -146,12 +155,13 @@ def scan_image_folder(
     split = is_split_tree(root)
     train_dir = root / "train" if split else root
     skipped: list[str] = []
-    train = _class_files(train_dir, skip_bad_files, skipped)
-    test = _class_files(root / "test", skip_bad_files, skipped) if split else None
+    hidden: list[Path] = []
+    train = _class_files(train_dir, skip_bad_files, skipped, hidden)
+    test = _class_files(root / "test", skip_bad_files, skipped, hidden) if split else None
     if test is not None and list(test) != list(train):
         raise ValueError(
-            f"{root / 'test'}: its class folders {list(test)} must be those of "
-            f"{train_dir}: {list(train)}."
+            f"{path_for_message(root / 'test')}: its class folders {list(test)} must be those "
+            f"of {path_for_message(train_dir)}: {list(train)}."
         )
     everything = [
         item for files in (train, test or {}) for folder in files.values() for item in folder
@@ -161,16 +171,16 @@ def scan_image_folder(
         for file, (size, _) in everything:
             if size != first_size:
                 raise ValueError(
-                    f"{file}: image is {size[1]}x{size[0]} (height x width) but {first_path} is "
-                    f"{first_size[1]}x{first_size[0]}; give `image_size` (--image-size HxW) to "
-                    "resize every image."
+                    f"{path_for_message(file)}: image is {size[1]}x{size[0]} (height x width) "
+                    f"but {path_for_message(first_path)} is {first_size[1]}x{first_size[0]}; "
+                    "give `image_size` (--image-size HxW) to resize every image."
                 )
         image_size = (first_size[1], first_size[0])
     if color_mode is None:
         gray = all(mode in _GRAY_MODES for _, (_, mode) in everything)
         color_mode = "grayscale" if gray else "rgb"
     workspace = None
-    if skipped:
+    if skipped or hidden:  # Keras reads the kept files only: links to them
         workspace = tempfile.TemporaryDirectory(prefix="lenet-blocks-images-")
         train_dir = _link_tree(Path(workspace.name) / "train", train)
         if test is not None:
@@ -178,7 +188,7 @@ def scan_image_folder(
     return ImageFolder(
         path=root,
         train_dir=train_dir,
-        test_dir=(train_dir.parent / "test" if skipped else root / "test") if split else None,
+        test_dir=(train_dir.parent / "test" if workspace else root / "test") if split else None,
         class_names=tuple(train),
         image_shape=(*image_size, 1 if color_mode == "grayscale" else 3),
         train_files=sum(len(files) for files in train.values()),
@@ -188,32 +198,43 @@ def scan_image_folder(
     )
 
 
-def _class_files(directory: Path, skip: bool, skipped: list[str]) -> dict[str, list]:
-    """`{class name: [(file, ((width, height), mode)), ...]}` of one tree, every file checked."""
+def _class_files(
+    directory: Path, skip: bool, skipped: list[str], hidden: list[Path]
+) -> dict[str, list]:
+    """`{class name: [(file, ((width, height), mode)), ...]}` of one tree, every file checked.
+
+    Hidden files, and files in hidden folders, of a class folder are left out; those Keras may
+    read (any with a suffix: `._1.png`, not `.DS_Store`) are added to `hidden`."""
     if not directory.is_dir():
         raise FileNotFoundError(f"No image folder at {str(directory)!r}.")
     classes: dict[str, list] = {}
     for entry in sorted(directory.iterdir()):
         if entry.name.startswith("."):
-            continue
+            continue  # Keras skips hidden class folders too
         if not entry.is_dir():
             _refuse(entry, "is not in a class folder (one subfolder per class)", skip, skipped)
             continue
         files = []
-        for folder, subfolders, names in os.walk(entry):
-            subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+        for folder, subfolders, names in os.walk(entry):  # as Keras walks it: no links followed
+            subfolders.sort()
+            in_hidden = any(part.startswith(".") for part in Path(folder).relative_to(entry).parts)
             for name in sorted(names):
-                if not name.startswith("."):
-                    described = _describe(Path(folder, name), skip, skipped)
-                    if described is not None:
-                        files.append((Path(folder, name), described))
+                file = Path(folder, name)
+                if in_hidden or name.startswith("."):
+                    if Path(name).suffix:
+                        hidden.append(file)
+                    continue
+                described = _describe(file, skip, skipped)
+                if described is not None:
+                    files.append((file, described))
         if not files:
-            raise ValueError(f"{entry}: empty class folder (no PNG/JPEG images).")
+            raise ValueError(f"{path_for_message(entry)}: empty class folder (no PNG/JPEG images).")
         classes[entry.name] = files
     if len(classes) < 2:
+        names = ", ".join(path_for_message(name) for name in classes) or "none"
         raise ValueError(
-            f"{directory}: a classifier needs at least two class folders. Received: "
-            f"{len(classes)} ({', '.join(classes) or 'none'})."
+            f"{path_for_message(directory)}: a classifier needs at least two class folders. "
+            f"Received: {len(classes)} ({names})."
         )
     return classes
 
@@ -231,18 +252,23 @@ def _describe(path: Path, skip: bool, skipped: list[str]):
                 described = (image.size, image.mode, image.format)
                 image.verify()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        return _refuse(path, f"is not a readable image ({error})", skip, skipped)
+        reason = f"is not a readable image ({printable_line(str(error))})"
+        return _refuse(path, reason, skip, skipped)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         return _refuse(path, "declares too many pixels (PIL.Image.MAX_IMAGE_PIXELS)", skip, skipped)
     if described[2] not in _FORMATS:
-        return _refuse(path, f"is a {described[2]} image, not PNG/JPEG", skip, skipped)
+        return _refuse(
+            path, f"is a {printable_line(str(described[2]))} image, not PNG/JPEG", skip, skipped
+        )
     return described[:2]
 
 
 def _refuse(path: Path, reason: str, skip: bool, skipped: list[str]) -> None:
     if not skip:
-        raise ValueError(f"{path}: {reason}; remove it, or skip such files (--skip-bad-files).")
-    skipped.append(f"{path}: {reason}")
+        raise ValueError(
+            f"{path_for_message(path)}: {reason}; remove it, or skip such files (--skip-bad-files)."
+        )
+    skipped.append(f"{path_for_message(path)}: {reason}")
 
 
 def _link_tree(target: Path, classes: dict[str, list]) -> Path:
@@ -316,9 +342,9 @@ def folder_arrays(
     needed = files * math.prod(folder.image_shape)  # the arrays below, allocated once
     if needed > limit:
         raise ValueError(
-            f"{folder.path}: its {files} images of {folder.image_shape} take {needed} bytes in "
-            f"memory, over the limit of {limit} (lenet_blocks.datasets.MAX_IDX_BYTES). "
-            f"Received: dataset={str(folder.path)!r}"
+            f"{path_for_message(folder.path)}: its {files} images of {folder.image_shape} take "
+            f"{needed} bytes in memory, over the limit of {limit} "
+            f"(lenet_blocks.datasets.MAX_IDX_BYTES). Received: dataset={str(folder.path)!r}"
         )
     if folder.test_dir is None:
         train, test = _read_split(folder, 256, validation_split, seed)

@@ -22,6 +22,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from lenet_blocks.validation import path_for_message
+
 __all__ = ["MAX_NPZ_BYTES", "NPZ_KEYS", "read_npz"]
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -82,7 +84,8 @@ def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
             missing = [key for key in NPZ_KEYS if f"{key}.npy" not in names]
             if missing:
                 raise ValueError(
-                    f"{path}: an .npz data set needs the arrays {', '.join(NPZ_KEYS)} (the "
+                    f"{path_for_message(path)}: "
+                    f"an .npz data set needs the arrays {', '.join(NPZ_KEYS)} (the "
                     f"keras.datasets layout); missing {', '.join(missing)}."
                 )
             headers = {key: _member_header(path, archive, f"{key}.npy") for key in NPZ_KEYS}
@@ -90,14 +93,19 @@ def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
             if total > MAX_NPZ_BYTES:
                 shapes = ", ".join(f"{key} {header.shape}" for key, header in headers.items())
                 raise ValueError(
-                    f"{path}: the arrays declare {total} bytes ({shapes}), over the limit of "
+                    f"{path_for_message(path)}: "
+                    f"the arrays declare {total} bytes ({shapes}), over the limit of "
                     f"{MAX_NPZ_BYTES} bytes (raise `lenet_blocks.npz_archives.MAX_NPZ_BYTES`)."
                 )
             return {key: _read_member(path, archive, header) for key, header in headers.items()}
     except _DAMAGED as error:
-        raise ValueError(f"{path}: not a readable .npz archive ({_one_line(error)}).") from None
+        raise ValueError(
+            f"{path_for_message(path)}: not a readable .npz archive ({_one_line(error)})."
+        ) from None
     except OSError as error:
-        raise ValueError(f"{path}: cannot read the file ({error.strerror or error}).") from None
+        raise ValueError(
+            f"{path_for_message(path)}: cannot read the file ({error.strerror or error})."
+        ) from None
 
 
 class _Header(NamedTuple):
@@ -135,14 +143,20 @@ def _member_header(path: Path, archive: zipfile.ZipFile, name: str) -> _Header:
             )
             shape, fortran, dtype = read_header(io.BytesIO(length_bytes))
         except ValueError as error:
-            raise ValueError(f"{path}: {name} is not a .npy array ({_one_line(error)}).") from None
+            raise ValueError(
+                f"{path_for_message(path)}: {name} is not a .npy array ({_one_line(error)})."
+            ) from None
         header_size = stream.tell()
     if min(shape, default=0) < 0:
-        raise ValueError(f"{path}: {name} declares the negative shape {shape}.")
+        raise ValueError(f"{path_for_message(path)}: {name} declares the negative shape {shape}.")
     if dtype.hasobject:
-        raise ValueError(f"{path}: {name} holds Python objects; only numbers are read.")
+        raise ValueError(
+            f"{path_for_message(path)}: {name} holds Python objects; only numbers are read."
+        )
     if dtype.kind not in "biufc" or dtype.names is not None or dtype.subdtype is not None:
-        raise ValueError(f"{path}: {name} holds {dtype} values; only numbers are read.")
+        raise ValueError(
+            f"{path_for_message(path)}: {name} holds {dtype} values; only numbers are read."
+        )
     size = math.prod(shape) * dtype.itemsize
     return _Header(name, info, shape, fortran, dtype, header_size, size)
 
@@ -154,7 +168,7 @@ def _read_member(path: Path, archive: zipfile.ZipFile, header: _Header) -> np.nd
         offset = _data_offset(path, info) + header_size
         # The central directory's size may lie: the file itself must hold the data too.
         if info.file_size - header_size < size or offset + size > path.stat().st_size:
-            raise ValueError(f"{path}: {name} is truncated.")
+            raise ValueError(f"{path_for_message(path)}: {name} is truncated.")
         if size == 0:
             empty = np.zeros(shape, dtype)
             empty.flags.writeable = False
@@ -164,7 +178,9 @@ def _read_member(path: Path, archive: zipfile.ZipFile, header: _Header) -> np.nd
         stream.seek(header_size)
         data = stream.read(size + 1)
     if len(data) != size:
-        raise ValueError(f"{path}: {name} holds {len(data)} bytes, its header declares {size}.")
+        raise ValueError(
+            f"{path_for_message(path)}: {name} holds {len(data)} bytes, its header declares {size}."
+        )
     return np.frombuffer(data, dtype).reshape(shape, order=order)
 
 
@@ -174,10 +190,10 @@ def _data_offset(path: Path, info: zipfile.ZipInfo) -> int:
         raw.seek(info.header_offset)
         local_header = raw.read(_LOCAL_HEADER.size)
     if len(local_header) < _LOCAL_HEADER.size:
-        raise ValueError(f"{path}: damaged zip entry {info.filename}.")
+        raise ValueError(f"{path_for_message(path)}: damaged zip entry {info.filename}.")
     signature, name_length, extra_length = _LOCAL_HEADER.unpack(local_header)
     if signature != b"PK\x03\x04":
-        raise ValueError(f"{path}: damaged zip entry {info.filename}.")
+        raise ValueError(f"{path_for_message(path)}: damaged zip entry {info.filename}.")
     return info.header_offset + _LOCAL_HEADER.size + name_length + extra_length
 
 

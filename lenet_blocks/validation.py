@@ -7,6 +7,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 
 
@@ -63,3 +64,27 @@ def check_class_names(names: Iterable[str] | None, classes: int) -> tuple[str, .
             f"str. Received: class_names={names!r}"
         )
     return checked
+
+
+def path_for_message(path: str | os.PathLike) -> str:
+    r"""`path` as a message prints it: as it is, or quoted and escaped by `repr` when it holds a
+    newline or another unprintable character (a file name not in UTF-8 among them).
+
+    Example:
+    >>> path_for_message("photos/cat")
+    'photos/cat'
+    >>> print(path_for_message("photos/a\nb"))
+    'photos/a\nb'
+    """
+    text = os.fspath(path)
+    return text if text.isprintable() else repr(text)
+
+
+def printable_line(text: str) -> str:
+    r"""`text` with each unprintable character (a newline, ...) escaped as `repr` escapes it.
+
+    Example:
+    >>> print(printable_line("line 1\nline 2"))
+    line 1\nline 2
+    """
+    return "".join(char if char.isprintable() else ascii(char)[1:-1] for char in text)

@@ -113,3 +113,49 @@ def write_cifar10(
         batch = cifar10_batch(seed=index) if batch is None else batch
         (directory / name).write_bytes(pickle.dumps(batch, protocol=protocol))
     return directory
+
+
+def python2_cifar10_batch(images: int = 2, seed: int = 0) -> bytes:
+    """A CIFAR-10 batch file as the official ones are: Python 2's protocol-2 pickle, whose
+    strings (keys, dtype codes, the pixels) are BINSTRINGs and NumPy's module is `numpy.core`.
+    Returns the file's bytes; `pickle.loads(..., encoding="bytes")` gives `cifar10_batch`'s
+    content plus `batch_label` and `filenames`."""
+
+    def string(value: bytes) -> bytes:
+        return (
+            b"U" + bytes([len(value)]) + value
+            if len(value) < 256
+            else (b"T" + struct.pack("<i", len(value)) + value)
+        )
+
+    pixels = cifar10_batch(images, seed)[b"data"].tobytes()
+    labels = b"".join(b"K" + bytes([index % 10]) for index in range(images))
+    filenames = b"".join(string(b"%d.png" % index) for index in range(images))
+    array = (
+        b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85"
+        + string(b"b")
+        + b"\x87R(K\x01J"
+        + struct.pack("<i", images)
+        + b"M\x00\x0c\x86cnumpy\ndtype\n"
+        + string(b"u1")
+        + b"K\x00K\x01\x87R(K\x03"
+        + string(b"|")
+        + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb\x89"
+        + string(pixels)
+        + b"tb"
+    )
+    return (
+        b"\x80\x02}("
+        + string(b"batch_label")
+        + string(b"training batch 1 of 5")
+        + string(b"labels")
+        + b"]("
+        + labels
+        + b"e"
+        + string(b"data")
+        + array
+        + string(b"filenames")
+        + b"]("
+        + filenames
+        + b"eu."
+    )

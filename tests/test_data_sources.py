@@ -5,7 +5,14 @@ import pickle
 
 import numpy as np
 import pytest
-from data_helpers import labelled, write_cifar10, write_images, write_npz
+from data_helpers import (
+    cifar10_batch,
+    labelled,
+    python2_cifar10_batch,
+    write_cifar10,
+    write_images,
+    write_npz,
+)
 from idx_helpers import write_dataset
 from PIL import Image
 
@@ -13,6 +20,7 @@ from lenet_blocks import datasets, npz_archives
 from lenet_blocks.data_sources import (
     CIFAR10_CLASS_NAMES,
     MNIST_CLASS_NAMES,
+    _read_cifar10_batch,
     check_arrays,
     is_image_folder,
     load_dataset,
@@ -194,6 +202,19 @@ def test_cifar10_from_keras_extracted_batches(tmp_path):
     assert data.class_names == CIFAR10_CLASS_NAMES
 
 
+def test_cifar10_batch_pickled_by_python_2_as_the_official_ones_is_read(tmp_path):
+    content = python2_cifar10_batch(images=3)
+    (tmp_path / "data_batch_1").write_bytes(content)
+    expected = pickle.loads(content, encoding="bytes")  # what Keras' own loader does
+
+    images, labels = _read_cifar10_batch(tmp_path / "data_batch_1")
+
+    assert expected[b"filenames"] == [b"0.png", b"1.png", b"2.png"]
+    rows = cifar10_batch(3)[b"data"]
+    np.testing.assert_array_equal(images, rows.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+    assert labels.dtype == np.int64 and labels.tolist() == expected[b"labels"] == [0, 1, 2]
+
+
 def test_cifar10_batch_with_other_classes_is_refused_unloaded(tmp_path):
     batches = tmp_path / "copy" / "cifar-10-batches-py"
     write_cifar10(batches, lambda name: {"data": pickle.Pickler}, pickle.DEFAULT_PROTOCOL)
@@ -261,6 +282,30 @@ def test_bad_file_is_one_line_naming_it_or_skipped_and_counted(
     folder = scan_image_folder(root, skip_bad_files=True)
     assert len(folder.skipped) == 1 and bad_file in folder.skipped[0]
     assert folder.train_files == 4 and folder.train_dir != root
+
+
+def test_hidden_files_keras_would_not_read_leave_the_tree_as_it_is(tmp_path):
+    root = write_images(tmp_path / "tidy", {"a": 2, "b": 2})
+    (root / "a" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+
+    folder = scan_image_folder(root)
+
+    assert folder.train_dir == root and folder.train_files == 4 and folder.skipped == ()
+
+
+def test_hidden_images_in_a_split_tree_are_left_out_of_both_parts(tmp_path):
+    write_images(tmp_path / "split" / "train", {"a": 2, "b": 2})
+    write_images(tmp_path / "split" / "test", {"a": 1, "b": 1})
+    (tmp_path / "split" / "test" / "b" / "._0.png").write_bytes(b"\x00\x05\x16\x07")
+
+    folder = scan_image_folder(tmp_path / "split")
+
+    assert folder.test_dir != tmp_path / "split" / "test"
+    assert sorted(path.name for path in folder.test_dir.rglob("*.png")) == [
+        "00000000.png",
+        "00000000.png",
+    ]
+    assert (folder.train_files, folder.test_files) == (4, 2)
 
 
 def test_empty_class_folder_is_named(tmp_path):
