@@ -137,7 +137,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.history: dict[str, list[float]] = {}
         self.epochs_done = 0
         self._started = 0.0
-        self._last_step = 0.0
+        self._steps_ended: float | None = None
 
     def restore(self, model: keras.Model) -> int:
         """Loads the last completed epoch into `model`; returns the number of epochs done.
@@ -160,16 +160,20 @@ class EpochCheckpoint(keras.callbacks.Callback):
         return self.epochs_done
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._started = self._last_step = time.perf_counter()
+        self._started, self._steps_ended = time.perf_counter(), None
 
-    def on_train_batch_end(self, batch, logs=None):
-        self._last_step = time.perf_counter()
+    def on_test_begin(self, logs=None):
+        # The epoch's validation starts: its training steps have ended once the device has
+        # computed them (JAX dispatches steps ahead), so wait for one weight.
+        if self._steps_ended is None:
+            keras.ops.convert_to_numpy(self.model.trainable_variables[0])
+            self._steps_ended = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
         if not all(math.isfinite(float(value)) for value in logs.values()):
             return
-        logs["train_seconds"] = self._last_step - self._started
+        logs["train_seconds"] = (self._steps_ended or time.perf_counter()) - self._started
         for key, value in logs.items():
             self.history.setdefault(key, []).append(float(value))
         self.epochs_done = epoch + 1

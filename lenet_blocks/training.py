@@ -22,6 +22,7 @@ import os
 import platform
 import shutil
 import sys
+import threading
 from pathlib import Path
 from typing import NamedTuple
 
@@ -612,21 +613,41 @@ def _training_splits(loaded: LoadedData, settings: RunSettings, epoch_counter) -
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
-    """Stops training at the first NaN or infinite batch loss and remembers where."""
+    """Stops training at the first NaN or infinite batch loss and remembers where.
+
+    It is `async_safe`: on the backends whose `fit` dispatches batch callbacks to threads
+    (JAX, PyTorch), checking a loss does not hold up the next training step. The check only
+    records the bad step; training is stopped from `fit`'s own thread, at the next step or at
+    the epoch's end (on JAX, `self.model` syncs the training state, which only that thread may
+    do). Training may run a few steps past the bad one; `stopped_at` is still the first.
+    """
+
+    async_safe = True
 
     def __init__(self):
         super().__init__()
         self.stopped_at: tuple[int, int] | None = None
         self.value: float | None = None
         self._epoch = 0
+        self._lock = threading.Lock()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            self.stopped_at, self.value = (self._epoch, batch), float(loss)
+        if loss is None or math.isfinite(float(loss)):
+            return
+        with self._lock:  # batches may be checked out of order
+            if self.stopped_at is None or (self._epoch, batch) < self.stopped_at:
+                self.stopped_at, self.value = (self._epoch, batch), float(loss)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.stopped_at is not None:
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.stopped_at is not None:
             self.model.stop_training = True
 
 

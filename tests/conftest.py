@@ -43,6 +43,7 @@ BACKEND_AGNOSTIC_TEST_MODULES = frozenset(
         "test_regularization.py",
         "test_bench_keras_jax.py",  # needs JAX installed, whatever the backend (skips without)
         "test_cli_backends.py",  # every command on the backend of the run
+        "test_training_callbacks.py",
     }
 )
 # Package modules whose doctests hold on every backend (paths relative to lenet_blocks/).
