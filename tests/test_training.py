@@ -97,20 +97,6 @@ def test_same_seed_gives_same_test_loss(tmp_path, tiny_data):
     assert first["test_loss"] == second["test_loss"]
 
 
-def test_non_finite_loss_stops_with_clear_error(tmp_path, tiny_data):
-    with pytest.raises(NonFiniteLossError, match="Lower the learning rate"):
-        train(
-            tmp_path / "run",
-            data=tiny_data,
-            epochs=2,
-            optimizer="sgd",
-            learning_rate=1e30,
-            model_overrides={"activation": "relu", "classifier_activation": None},
-            verbose=0,
-        )
-    assert not (tmp_path / "run" / "metrics.json").exists()
-
-
 def test_killed_run_resumes_from_last_completed_epoch(tmp_path, tiny_data_dir):
     run = tmp_path / "run"
     killed = subprocess.run(

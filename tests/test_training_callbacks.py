@@ -44,7 +44,8 @@ def test_the_first_bad_batch_is_kept_when_batches_are_checked_out_of_order():
 
 
 def test_a_diverging_run_stops_with_the_error_on_this_backend(tmp_path, tiny_data):
-    with pytest.raises(NonFiniteLossError, match=r"at epoch 1, step \d+; stopped"):
+    stopped = r"at epoch 1, step \d+; stopped\. Lower the learning rate"
+    with pytest.raises(NonFiniteLossError, match=stopped):
         train(
             tmp_path / "run",
             data=tiny_data,
