@@ -12,6 +12,9 @@
 - `mix_and_average`: what `fit` needs for the `mixing` and `use_ema` recipes, the same for
   `training.train` and `tuning.HyperLeNet.fit`: the mixed training batches and the callbacks
   (`EpochSeed`, Keras' `SwapEMAWeights`).
+- `TorchEpochSeed`: on PyTorch, Keras' `Dropout` layers built without a seed draw from
+  torch's global generator, which no checkpoint holds; this callback seeds it from
+  `(seed, epoch)` at every epoch, so a resumed run drops what the run never stopped dropped.
 
 Example:
 >>> model = augmented_lenet("translate", input_shape=(28, 28, 1), seed=0)
@@ -24,6 +27,7 @@ Example:
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 from lenet_blocks.builder import build_lenet
 from lenet_blocks.choices import AUGMENTATIONS, LR_SCHEDULES, MIXINGS, check_choice
@@ -35,6 +39,7 @@ __all__ = [
     "LR_SCHEDULES",
     "MIXINGS",
     "EpochSeed",
+    "TorchEpochSeed",
     "augmented_lenet",
     "check_augmentation",
     "check_lr_schedule",
@@ -210,13 +215,21 @@ def mixing_layer(mixing: str, seed: int | None = None) -> keras.layers.Layer | N
 def mix_batches(dataset, layer: keras.layers.Layer, classes: int):
     """Batches of `(images, integer labels)` mixed by `layer`, with soft one-hot labels.
 
+    The mixing runs in `tf.data` on every backend: `ArrayBatches` become their
+    `tf.data.Dataset` (`as_dataset()`, the same batches in the same orders) first.
+
     Args:
-        dataset: a batched `tf.data.Dataset` of `(images, labels)`.
+        dataset: a batched `tf.data.Dataset` of `(images, labels)`, or `ArrayBatches`.
         layer: `mixing_layer(...)`; its `seed_generator` advances batch by batch (`EpochSeed`
             makes each epoch's draws a function of the seed and the epoch).
         classes: int. Number of classes of the one-hot labels.
     """
     import tensorflow as tf
+
+    from lenet_blocks.pipeline import ArrayBatches
+
+    if isinstance(dataset, ArrayBatches):
+        dataset = dataset.as_dataset()
 
     def mix(images, labels):
         one_hot = tf.one_hot(tf.reshape(tf.cast(labels, "int32"), [-1]), classes)
@@ -250,7 +263,36 @@ class EpochSeed(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         state = self.generator.state
-        state.assign(keras.ops.convert_to_tensor([self.seed, epoch], dtype=state.dtype))
+        state.assign(np.array([self.seed, epoch], dtype=state.dtype))
+
+
+class TorchEpochSeed(keras.callbacks.Callback):
+    """Seeds torch's global generator from `(seed, epoch)` at every epoch's start (PyTorch only).
+
+    On PyTorch, Keras' `Dropout` without its own seed draws its masks from torch's global
+    generator (its fast path), whose state no checkpoint holds. Seeded per epoch, the masks of
+    epoch `k` depend on the seed and `k` only, so a run resumed at epoch `k` draws what the run
+    never interrupted drew. On the other backends it does nothing: their dropout draws from the
+    model's `SeedGenerator` states, which the checkpoints hold.
+
+    Args:
+        seed: int or None. The run's seed (None counts as 0).
+
+    Example:
+    >>> TorchEpochSeed(seed=3).on_epoch_begin(2)  # a no-op unless KERAS_BACKEND=torch
+    """
+
+    def __init__(self, seed: int | None):
+        super().__init__()
+        self.seed = seed
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if keras.backend.backend() != "torch":
+            return
+        import torch
+
+        sequence = np.random.SeedSequence([self.seed or 0, epoch])
+        torch.manual_seed(int(sequence.generate_state(1, np.uint64)[0]))
 
 
 def mix_and_average(
@@ -276,7 +318,7 @@ def mix_and_average(
       training goes on with). `fit` ends with the averaged weights.
 
     Args:
-        dataset: a batched `tf.data.Dataset` of `(images, integer labels)`.
+        dataset: the training batches (`pipeline.make_batches`) of `(images, integer labels)`.
         callbacks: the callbacks of `fit`; not changed (a new list is returned).
         mixing: str. One of `MIXINGS`.
         use_ema: bool. Whether the optimizer averages the weights.
@@ -306,5 +348,8 @@ def mix_and_average(
     layer = mixing_layer(mixing, seed=seed)
     if layer is not None:
         dataset = mix_batches(dataset, layer, classes)
-        callbacks.insert(0, EpochSeed(layer.generator, seed or 0))
+        # The layer runs in `tf.data`: on JAX and PyTorch it draws from its TensorFlow copy of
+        # the generator (`DataLayer._get_seed_generator`), not from `layer.generator`.
+        generator = layer._get_seed_generator("tensorflow")
+        callbacks.insert(0, EpochSeed(generator, seed or 0))
     return dataset, callbacks

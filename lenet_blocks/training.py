@@ -41,9 +41,14 @@ from lenet_blocks.inference import head_classes, model_class_names
 from lenet_blocks.inspection import format_shape_walk, shape_walk
 from lenet_blocks.locking import lock_directory
 from lenet_blocks.objectives import class_probabilities, is_rbf_model, loss_and_metrics
-from lenet_blocks.pipeline import EpochCounter, make_dataset
+from lenet_blocks.pipeline import EpochCounter, make_batches
 from lenet_blocks.presets import get_preset
-from lenet_blocks.regularization import augmented_lenet, learning_rate_schedule, mix_and_average
+from lenet_blocks.regularization import (
+    TorchEpochSeed,
+    augmented_lenet,
+    learning_rate_schedule,
+    mix_and_average,
+)
 from lenet_blocks.settings import RunSettings
 from lenet_blocks.validation import is_positive_int
 
@@ -215,8 +220,8 @@ def evaluate_model(
             f"Received: {len(names)} class names"
         )
     if isinstance(images, np.ndarray) or not hasattr(images, "element_spec"):
-        loss = model.evaluate(make_dataset(images, labels, batch_size), verbose=0, return_dict=True)
-        outputs = model.predict(make_dataset(images, batch_size=batch_size), verbose=0)
+        loss = model.evaluate(make_batches(images, labels, batch_size), verbose=0, return_dict=True)
+        outputs = model.predict(make_batches(images, batch_size=batch_size), verbose=0)
         predicted = class_probabilities(model, outputs).argmax(axis=-1)
     else:
         loss = model.evaluate(images, verbose=0, return_dict=True)
@@ -446,6 +451,7 @@ def _train_locked(
     stop_on_non_finite = StopOnNonFiniteLoss()
     run_callbacks = [
         epoch_counter,
+        TorchEpochSeed(settings.seed),
         stop_on_non_finite,
         checkpoint,
     ]
@@ -605,10 +611,10 @@ def _training_splits(loaded: LoadedData, settings: RunSettings, epoch_counter) -
             f"{len(x_train)} training images it leaves {len(x_fit)} for training and "
             f"{len(x_val)} for validation. Received: validation_split={fraction!r}"
         )
-    train = make_dataset(
+    train = make_batches(
         x_fit, y_fit, batch, shuffle=True, seed=settings.seed, epoch=epoch_counter.epoch
     )
-    validation = make_dataset(x_val, y_val, batch)
+    validation = make_batches(x_val, y_val, batch)
     return _Splits(train, validation, (x_test, y_test), len(x_fit), len(x_val), {})
 
 

@@ -44,6 +44,7 @@ BACKEND_AGNOSTIC_TEST_MODULES = frozenset(
         "test_bench_keras_jax.py",  # needs JAX installed, whatever the backend (skips without)
         "test_cli_backends.py",  # every command on the backend of the run
         "test_training_callbacks.py",
+        "test_array_batches.py",  # the NumPy batches of JAX and PyTorch, and exact resume there
     }
 )
 # Package modules whose doctests hold on every backend (paths relative to lenet_blocks/).

@@ -19,7 +19,7 @@ from lenet_blocks.checkpoint import EpochCheckpoint
 from lenet_blocks.compile import compile_lenet
 from lenet_blocks.losses import SmoothedCrossentropy
 from lenet_blocks.pipeline import EpochCounter
-from lenet_blocks.regularization import EpochSeed
+from lenet_blocks.regularization import EpochSeed, TorchEpochSeed
 from lenet_blocks.settings import RECORDED_DEFAULTS, RunSettings
 from lenet_blocks.training import StopOnNonFiniteLoss, build_compiled_model, train
 
@@ -119,12 +119,13 @@ def test_training_batches_are_mixed_and_the_average_is_swapped_after_the_checkpo
     assert kinds == [
         EpochSeed,
         EpochCounter,
+        TorchEpochSeed,  # PyTorch's dropout masks from (seed, epoch); a no-op elsewhere
         StopOnNonFiniteLoss,
         EpochCheckpoint,  # saves the trained weights, which a resumed run goes on from
         keras.callbacks.SwapEMAWeights,
         keras.callbacks.Callback,  # the user's callbacks see the averaged weights
     ]
-    assert callbacks[4].swap_on_epoch and callbacks[-1] is user
+    assert callbacks[5].swap_on_epoch and callbacks[-1] is user
 
 
 def test_without_mixing_and_average_the_batches_and_callbacks_are_the_runs_own(
@@ -134,7 +135,8 @@ def test_without_mixing_and_average_the_batches_and_callbacks_are_the_runs_own(
     train(tmp_path / "run", data=data, epochs=1, verbose=0)
     ((batches, callbacks),) = spy.calls
     assert next(iter(batches))[1].shape == (32,)
-    assert [type(c) for c in callbacks] == [EpochCounter, StopOnNonFiniteLoss, EpochCheckpoint]
+    kinds = [type(callback) for callback in callbacks]
+    assert kinds == [EpochCounter, TorchEpochSeed, StopOnNonFiniteLoss, EpochCheckpoint]
 
 
 @pytest.mark.parametrize(

@@ -18,8 +18,13 @@ import tensorflow as tf
 from keras_tuner.src.engine.tuner_utils import SaveBestEpoch
 
 from lenet_blocks.compile import check_use_ema, compile_lenet
-from lenet_blocks.pipeline import EpochCounter, make_dataset
-from lenet_blocks.regularization import augmented_lenet, learning_rate_schedule, mix_and_average
+from lenet_blocks.pipeline import EpochCounter, batches_per_epoch, make_batches
+from lenet_blocks.regularization import (
+    TorchEpochSeed,
+    augmented_lenet,
+    learning_rate_schedule,
+    mix_and_average,
+)
 from lenet_blocks.tuning.resume import TrialCheckpoint
 from lenet_blocks.tuning.space import HYPERPARAMETERS, learning_rate_name, register, validate_fixed
 from lenet_blocks.validation import check_class_names, is_positive_int
@@ -213,7 +218,8 @@ class HyperLeNet(keras_tuner.HyperModel):
         after its last completed epoch.
 
         Data: NumPy arrays `x, y` (and `validation_data=(x_val, y_val)`) go through
-        `lenet_blocks.pipeline.make_dataset`, as in training: float32 batches of `batch_size`
+        `lenet_blocks.pipeline.make_batches`, as in training (`tf.data` on TensorFlow,
+        NumPy batches on JAX and PyTorch): float32 batches of `batch_size`
         with a channel axis added to `(n, height, width)` images, the training set reshuffled
         every epoch (`shuffle=False` keeps its order) in an order drawn from `(seed, epoch)`
         (without a seed, reshuffled at random). An *unbatched*
@@ -258,9 +264,11 @@ class HyperLeNet(keras_tuner.HyperModel):
             # Each epoch's order is drawn from (seed, epoch), so a resumed trial sees the same.
             counter = EpochCounter()
             callbacks.insert(0, counter)
-            x = make_dataset(x, y, batch_size, shuffle=True, seed=self.seed, epoch=counter.epoch)
+            x = make_batches(x, y, batch_size, shuffle=True, seed=self.seed, epoch=counter.epoch)
         else:
-            x = make_dataset(x, y, batch_size, shuffle=shuffle, seed=self.seed)
+            x = make_batches(x, y, batch_size, shuffle=shuffle, seed=self.seed)
+        if self.seed is not None:  # PyTorch's dropout masks, a function of (seed, epoch) too
+            callbacks.insert(0, TorchEpochSeed(self.seed))
         # Validation (the objective) and the tuner's best-epoch checkpoint see the averaged
         # weights, a `TrialCheckpoint` (earlier in the list) the trained ones.
         best_epoch = [i for i, c in enumerate(callbacks) if isinstance(c, SaveBestEpoch)]
@@ -279,7 +287,7 @@ class HyperLeNet(keras_tuner.HyperModel):
                 kwargs["validation_data"] = validation_data.batch(batch_size)
         elif validation_data is not None:
             x_val, y_val = validation_data
-            kwargs["validation_data"] = make_dataset(x_val, y_val, batch_size)
+            kwargs["validation_data"] = make_batches(x_val, y_val, batch_size)
         kwargs["callbacks"] = callbacks
         self._set_schedule(hp, model, x, kwargs)
         return self._fit_resuming(model, x, kwargs)
@@ -288,7 +296,7 @@ class HyperLeNet(keras_tuner.HyperModel):
         """Gives the optimizer its `lr_schedule` over `fit`'s epochs of the batches of `x`."""
         if hp.get("lr_schedule") == "constant":
             return
-        steps = kwargs.get("steps_per_epoch") or int(x.cardinality())
+        steps = kwargs.get("steps_per_epoch") or batches_per_epoch(x)
         if steps < 1:
             raise keras_tuner.errors.FatalValueError(
                 f"lr_schedule={hp.get('lr_schedule')!r} needs the number of batches per epoch: "

@@ -8,7 +8,7 @@ test set is used once, to evaluate the chosen model. The tuner's own files live 
 `OUTPUT/tuner/PROJECT`: started again with the same arguments, a killed search resumes there
 (completed trials are kept, the interrupted one continues after its last completed epoch).
 The images go to the tuner as they are (uint8); `HyperLeNet.fit` feeds them through
-`lenet_blocks.pipeline.make_dataset`, the input path of training.
+`lenet_blocks.pipeline.make_batches`, the input path of training.
 """
 
 from __future__ import annotations
