@@ -180,7 +180,8 @@ class ArrayBatches(keras.utils.PyDataset):
             self._order = self._random.permutation(len(self.images))
 
     def as_dataset(self) -> tf.data.Dataset:
-        """The same batches, in the same orders, as a `tf.data.Dataset` (`make_dataset`)."""
+        """The same batches as a `tf.data.Dataset` (`make_dataset`): in the same orders when
+        ordered by `epoch` or not shuffled (reshuffled from `seed`, the two draw other orders)."""
         return make_dataset(
             self.images, self.labels, self.batch_size, self.shuffle, self.seed, self.epoch
         )
