@@ -37,7 +37,7 @@ from lenet_blocks import list_presets
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 GPU_BATCH_SIZES = [32, 128, 512, 2048, 8192, 16384]
-CPU_BATCH_SIZES, QUICK_BATCH_SIZES = [32, 256, 2048], [32, 256]
+CPU_BATCH_SIZES, QUICK_BATCH_SIZES = [32, 256, 2048], [32, 64]
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 XLA_CHOICES = {"both": [True, False], "on": [True], "off": [False]}
 JIT_CHOICES = {"auto": "auto", "on": True, "off": False}

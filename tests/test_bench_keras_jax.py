@@ -35,12 +35,12 @@ def test_quick_run_measures_both_models_step_and_loop_without_tensorflow(quick_r
     assert result["complete"] is True  # written after every group, complete at the end
     assert "tensorflow" not in result["versions"]
     config = result["config"]
-    assert config["batch_sizes"] == [32, 256] and config["loop_steps"] == 8
+    assert config["batch_sizes"] == [32, 64] and config["loop_steps"] == 8
     assert {"what": "feed tf.data", "reason": sweep.NO_TF_DATA} in result["skipped"]
     figures = {key: {**sweep.fields(key), **figure} for key, figure in result["figures"].items()}
     covered = {(f["mode"], f["model"], f["compiler"], f["batch_size"]) for f in figures.values()}
     for model in ("notebook", "sequential"):
-        for batch in (32, 256):
+        for batch in (32, 64):
             assert ("train", model, "xla", batch) in covered
             assert ("train", model, "xla-loop8", batch) in covered
             assert ("infer", model, "xla", batch) in covered

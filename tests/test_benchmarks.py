@@ -114,7 +114,7 @@ def test_json_has_the_run_description(quick_run):
 def test_quick_configuration_is_the_small_cpu_sweep(quick_run):
     config = quick_run["result"]["config"]
     assert config["quick"] is True
-    assert config["batch_sizes"] == [32, 256]
+    assert config["batch_sizes"] == [32, 64]
     assert config["precisions"] == ["float32"]
     assert config["xla"] == [True, False]
     assert config["feeds"] == ["tensor", "tf.data"]
@@ -140,7 +140,7 @@ def test_sweep_covers_models_feeds_xla_and_modes(quick_run, bench_lib):
     for mode in ("train", "infer"):
         for model in ("notebook", "sequential"):
             for compiler in ("xla", "none"):
-                for batch in (32, 256):
+                for batch in (32, 64):
                     assert (mode, model, compiler, "tensor", batch) in covered
                     assert (mode, model, compiler, "tf.data", batch) in covered
                     if mode == "train":
@@ -159,7 +159,7 @@ def test_every_ratio_is_computed_from_figures_of_the_same_run(quick_run):
 
 def test_reference_is_compared_with_the_plain_sequential_at_every_batch_size(quick_run):
     ratios = quick_run["result"]["ratios"]
-    for batch in (32, 256):
+    for batch in (32, 64):
         assert any(
             key.startswith("build_lenet_vs_sequential/train/") and key.endswith(f"/b{batch}")
             for key in ratios
@@ -249,7 +249,7 @@ def test_markdown_report_has_the_tables(quick_run):
     assert "Device measured: **" in text
     assert "## Summary" in text
     assert "## train, float32: samples/s, median (min-max)" in text
-    assert "| batch 32 | batch 256 |" in text
+    assert "| batch 32 | batch 64 |" in text
 
 
 def test_plots_are_pngs(quick_run):
