@@ -40,7 +40,7 @@ def test_quick_run_measures_both_models_step_and_loop_without_tensorflow(quick_r
     figures = {key: {**sweep.fields(key), **figure} for key, figure in result["figures"].items()}
     covered = {(f["mode"], f["model"], f["compiler"], f["batch_size"]) for f in figures.values()}
     for model in ("notebook", "sequential"):
-        for batch in (32, 64):
+        for batch in config["batch_sizes"]:
             assert ("train", model, "xla", batch) in covered
             assert ("train", model, "xla-loop8", batch) in covered
             assert ("infer", model, "xla", batch) in covered

@@ -140,7 +140,7 @@ def test_sweep_covers_models_feeds_xla_and_modes(quick_run, bench_lib):
     for mode in ("train", "infer"):
         for model in ("notebook", "sequential"):
             for compiler in ("xla", "none"):
-                for batch in (32, 64):
+                for batch in quick_run["result"]["config"]["batch_sizes"]:
                     assert (mode, model, compiler, "tensor", batch) in covered
                     assert (mode, model, compiler, "tf.data", batch) in covered
                     if mode == "train":
@@ -159,7 +159,7 @@ def test_every_ratio_is_computed_from_figures_of_the_same_run(quick_run):
 
 def test_reference_is_compared_with_the_plain_sequential_at_every_batch_size(quick_run):
     ratios = quick_run["result"]["ratios"]
-    for batch in (32, 64):
+    for batch in quick_run["result"]["config"]["batch_sizes"]:
         assert any(
             key.startswith("build_lenet_vs_sequential/train/") and key.endswith(f"/b{batch}")
             for key in ratios

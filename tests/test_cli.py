@@ -1,4 +1,5 @@
-"""End-to-end tests of the `lenet-blocks` command line, in real subprocesses."""
+"""End-to-end tests of the `lenet-blocks` command line, in real subprocesses (in process where a
+test checks only how an error is reported)."""
 
 import json
 import subprocess
@@ -93,11 +94,15 @@ def test_missing_data_gives_one_clear_error(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_bad_model_file_gives_clear_error(tmp_path):
+def test_bad_model_file_is_one_line_and_debug_shows_the_traceback(tmp_path, capsys):
     (tmp_path / "bad.keras").write_text("nope")
-    result = lenet_blocks("predict", tmp_path / "bad.keras", tmp_path / "x.npy")
-    assert result.returncode == 2
-    assert "not a `.keras` model file" in result.stderr and "Traceback" not in result.stderr
+    argv = ["predict", str(tmp_path / "bad.keras"), str(tmp_path / "x.npy")]
+    assert cli.main(argv) == cli.EXIT_USAGE
+    stderr = capsys.readouterr().err
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert "not a `.keras` model file" in stderr and "Traceback" not in stderr
+    with pytest.raises(ValueError, match=r"not a `\.keras` model file"):
+        cli.main(["--debug", *argv])  # raised on: Python prints the traceback, exit status 1
 
 
 def test_help_version_and_usage_errors_import_no_tensorflow():
@@ -120,14 +125,6 @@ def test_evaluate_stderr_has_no_tensorflow_log_lines(trained_run):
     native = [line for line in result.stderr.splitlines() if is_native_log_line(line.encode())]
     assert native == []
     assert "cuInit" not in result.stderr and "cuda drivers" not in result.stderr
-
-
-def test_debug_shows_the_traceback(tmp_path):
-    (tmp_path / "bad.keras").write_text("nope")
-    quiet = lenet_blocks("predict", tmp_path / "bad.keras", tmp_path / "x.npy")
-    debug = lenet_blocks("--debug", "predict", tmp_path / "bad.keras", tmp_path / "x.npy")
-    assert quiet.returncode == 2 and len(quiet.stderr.strip().splitlines()) == 1, quiet.stderr
-    assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from idx_helpers import make_dataset, write_dataset
 
+from lenet_blocks import cli
 from lenet_blocks.distributed_search import run_distributed_search, trial_statuses
 
 pytestmark = pytest.mark.tensorflow_only
@@ -241,17 +242,14 @@ def test_sigterm_to_the_launcher_stops_every_process(tmp_path, data_dir, launch)
         (["--workers", "2", "--timeout", "0"], "`--timeout` is out of range"),
     ],
 )
-def test_bad_launcher_arguments_fail_before_any_process_starts(tmp_path, data_dir, extra, message):
+def test_bad_launcher_arguments_fail_before_any_process_starts(
+    tmp_path, data_dir, capsys, extra, message
+):
     output = tmp_path / "search"
-    command = [sys.executable, "-m", "lenet_blocks", "tune", "--output", str(output)]
-    result = subprocess.run(
-        [*command, "--data-dir", str(data_dir), *extra],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-    )
-    assert result.returncode == 2, result.stderr
-    assert message in result.stderr and "Traceback" not in result.stderr
+    code = cli.main(["tune", "--output", str(output), "--data-dir", str(data_dir), *extra])
+    stderr = capsys.readouterr().err
+    assert code == cli.EXIT_USAGE, stderr
+    assert message in stderr and "Traceback" not in stderr
     assert not (output / "logs").exists()
 
 

@@ -10,6 +10,7 @@ import pytest
 from idx_helpers import make_dataset, write_dataset
 
 import lenet_blocks as lb
+from lenet_blocks import cli
 from lenet_blocks.locking import DirectoryLockedError, lock_directory
 from lenet_blocks.settings import RunSettings
 from lenet_blocks.training import NonFiniteLossError, train
@@ -137,7 +138,9 @@ def test_killed_run_resumes_from_last_completed_epoch(tmp_path, tiny_data_dir):
     assert not (run / "checkpoint").exists()
 
 
-def test_second_run_on_a_directory_in_use_is_refused_with_the_holders_pid(tmp_path, tiny_data_dir):
+def test_second_run_on_a_directory_in_use_is_refused_with_the_holders_pid(
+    tmp_path, tiny_data_dir, capsys
+):
     run = tmp_path / "run"
     first = subprocess.Popen(
         [sys.executable, "-c", WAIT_AFTER_FIRST_EPOCH, str(run), str(tiny_data_dir)],
@@ -147,22 +150,19 @@ def test_second_run_on_a_directory_in_use_is_refused_with_the_holders_pid(tmp_pa
     )
     try:
         assert first.stdout.readline() == "epoch 1 done\n"
-        second = subprocess.run(
+        second = cli.main(
             [
-                *(sys.executable, "-m", "lenet_blocks", "train", "--output", str(run)),
-                *("--data-dir", str(tiny_data_dir), "--epochs", "2", "--learning-rate", "0.1"),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+                *("train", "--output", str(run), "--data-dir", str(tiny_data_dir)),
+                *("--epochs", "2", "--learning-rate", "0.1"),
+            ]
+        )  # in this process: another one than the first run's
         first.stdin.write("\n")
         first.stdin.close()
         assert first.wait(timeout=300) == 0
     finally:
         first.kill()
-    assert second.returncode == 2
-    errors = [line for line in second.stderr.splitlines() if "error:" in line]
+    assert second == cli.EXIT_USAGE
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
     assert len(errors) == 1 and f"is in use by another run (PID {first.pid})" in errors[0]
     assert json.loads((run / "metrics.json").read_text())["settings"]["learning_rate"] == 0.9
 
