@@ -109,7 +109,7 @@ def plot_search(rows: list[dict], path: str | os.PathLike, objective: str = "val
         if row["val_accuracy"] is None:
             axis.axvline(number, color="tab:red", alpha=0.3, linestyle=":")
     axis.set_xlabel("trial")
-    axis.set_xlim(0.5, len(ordered) + 0.5)  # whole trial numbers, even for one trial
+    axis.set_xlim(0.5, max(len(ordered), 1) + 0.5)  # whole trial numbers, even for one trial
     axis.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     axis.set_ylabel(objective)
     axis.set_title(f"Search: {int(completed.sum())} completed of {len(ordered)} trials")
