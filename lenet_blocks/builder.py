@@ -9,7 +9,7 @@ import keras
 
 from lenet_blocks import model_inputs, pretrained
 from lenet_blocks.layers import ClassifierHead, ConvBlock, arguments
-from lenet_blocks.layers.conv_block import POOLING_LAYERS
+from lenet_blocks.layers.conv_block import MAX_CONVOLUTIONS, POOLING_LAYERS
 from lenet_blocks.lenet5 import build_lenet5_1998
 from lenet_blocks.model_inputs import GLOBAL_POOLING_LAYERS
 from lenet_blocks.presets import get_preset
@@ -19,10 +19,14 @@ from lenet_blocks.validation import is_positive_int
 # takes only the `keras.applications` arguments.
 ARCHITECTURES = {"lenet5_1998": build_lenet5_1998}
 # Architecture arguments a preset may leave out, and their values then.
-_DEFAULTS = {"pool_size": 2, "dropout": 0.0, "batch_norm": False, "include_rescaling": False}
+_DEFAULTS = {
+    "convolutions": 1, "pool_size": 2, "dropout": 0.0, "batch_norm": False,
+    "include_rescaling": False,
+}  # fmt: skip
 _ARCHITECTURE_ARGS = (
     "input_shape", "classifier_activation", "activation", "filters", "kernel_size", "padding",
-    "block_pooling", "pool_size", "units", "dropout", "batch_norm", "include_rescaling",
+    "convolutions", "block_pooling", "pool_size", "units", "dropout", "batch_norm",
+    "include_rescaling",
 )  # fmt: skip
 
 
@@ -51,6 +55,7 @@ def build_lenet(
     filters: Sequence[int] = FROM_PRESET,
     kernel_size: int | Sequence[int] = FROM_PRESET,
     padding: str | Sequence[str] = FROM_PRESET,
+    convolutions: int | Sequence[int] = FROM_PRESET,
     block_pooling: str = FROM_PRESET,
     pool_size: int = FROM_PRESET,
     units: Sequence[int] = FROM_PRESET,
@@ -93,7 +98,11 @@ def build_lenet(
         filters: sequence of ints. Filters of each convolution block; its length sets the
             number of blocks.
         kernel_size: int, or one int per block. Side of the square convolution windows.
-        padding: `"valid"`/`"same"`, or one per block.
+        padding: `"valid"`/`"same"`, or one per block. Padding of each block's first
+            convolution; its later ones (see `convolutions`) pad `"same"`.
+        convolutions: int from 1 to 8, or one per block. Convolutions of each block before
+            its pooling (VGG-style blocks with 2); each has its own batch normalization and
+            activation. Preset default: 1.
         block_pooling: `"max"` or `"avg"`. Subsampling inside each block.
         pool_size: int. Side and stride of the pooling windows inside the blocks.
         units: sequence of ints. Widths of the hidden dense layers of the head.
@@ -116,6 +125,8 @@ def build_lenet(
     44426
     >>> build_lenet("d2l", classes=5).output_shape
     (None, 5)
+    >>> build_lenet(convolutions=(2, 1), padding="same").count_params()
+    108692
     """
     given = {
         "input_shape": input_shape,
@@ -124,6 +135,7 @@ def build_lenet(
         "filters": filters,
         "kernel_size": kernel_size,
         "padding": padding,
+        "convolutions": convolutions,
         "block_pooling": block_pooling,
         "pool_size": pool_size,
         "units": units,
@@ -241,6 +253,7 @@ def _build(
     filters,
     kernel_size,
     padding,
+    convolutions,
     block_pooling,
     pool_size,
     units,
@@ -260,6 +273,13 @@ def _build(
         blocks,
         lambda p: p in arguments.PADDINGS,
         f"one of {arguments.PADDINGS}",
+    )
+    repeats = _per_block(
+        "convolutions",
+        convolutions,
+        blocks,
+        lambda n: is_positive_int(n) and n <= MAX_CONVOLUTIONS,
+        f"an int from 1 to {MAX_CONVOLUTIONS}",
     )
     arguments.positive_ints("units", units)
     arguments.one_of("block_pooling", block_pooling, tuple(POOLING_LAYERS))
@@ -289,10 +309,17 @@ def _build(
     if include_rescaling:
         x = keras.layers.Rescaling(1.0 / 255, name="rescaling")(x)
     shared = {"activation": activation, "pooling": block_pooling, "pool_size": pool_size}
-    per_block = zip(filters, kernel_sizes, paddings, strict=True)
-    for index, (width, size, pad) in enumerate(per_block, start=1):
-        block = ConvBlock(width, size, pad, batch_norm=batch_norm, name=f"block{index}", **shared)
-        x = block(x)
+    per_block = zip(filters, kernel_sizes, paddings, repeats, strict=True)
+    for index, (width, size, pad, repeat) in enumerate(per_block, start=1):
+        x = ConvBlock(
+            width,
+            size,
+            pad,
+            batch_norm=batch_norm,
+            convolutions=repeat,
+            name=f"block{index}",
+            **shared,
+        )(x)
     if pooling is not None:
         x = GLOBAL_POOLING_LAYERS[pooling](name=f"global_{pooling}_pool")(x)
     if include_top:

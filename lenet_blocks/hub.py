@@ -72,8 +72,8 @@ class LeNetBackbone(keras_hub.models.Backbone):
         image_shape: `(height, width, channels)`; height and width may be `None` (any size
             the blocks accept). Default: the preset's input shape.
         architecture: optional dict of `build_lenet` architecture arguments overriding the
-            preset's (`filters`, `kernel_size`, `padding`, `block_pooling`, `pool_size`,
-            `activation`, `batch_norm`, `include_rescaling`, `pooling`).
+            preset's (`filters`, `kernel_size`, `padding`, `convolutions`, `block_pooling`,
+            `pool_size`, `activation`, `batch_norm`, `include_rescaling`, `pooling`).
         **kwargs: `keras_hub.models.Backbone` arguments (`name`, `dtype`).
 
     Example:
@@ -236,6 +236,7 @@ def classifier_from_model(model: keras.Model) -> LeNetImageClassifier:
             "filters": [block.filters for block in blocks],
             "kernel_size": [block.kernel_size for block in blocks],
             "padding": [block.padding for block in blocks],
+            "convolutions": [block.convolutions for block in blocks],
             "block_pooling": first.pooling,
             "pool_size": first.pool_size,
             "activation": first.activation,

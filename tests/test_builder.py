@@ -102,6 +102,19 @@ def test_argument_overrides_preset_value():
     assert model.output_shape == (None, 3)
 
 
+def test_convolutions_make_vgg_style_blocks_per_block():
+    model = lb.build_lenet("modern", convolutions=(2, 1))
+    assert [model.get_layer(f"block{i}").convolutions for i in (1, 2)] == [2, 1]
+    # d2l's first block pads "same" (28x28); its second convolution adds 6*6*3*3 + 6 weights
+    assert model.count_params() == lb.build_lenet("modern").count_params() + 6 * 6 * 25 + 6
+    assert model.output_shape == lb.build_lenet("modern").output_shape
+
+
+def test_shipped_weights_need_the_presets_convolutions():
+    with pytest.raises(ValueError, match=r"`convolutions` must be left at preset 'fast'"):
+        lb.build_lenet("fast", weights="fashion_mnist", convolutions=2)
+
+
 def test_include_rescaling_scales_uint8_pixels():
     plain = lb.build_lenet()
     scaled = lb.build_lenet(include_rescaling=True)
@@ -164,6 +177,8 @@ def test_minimum_input_size_of_reference_is_16():
         ({"padding": "full"}, "padding"),
         ({"padding": ("same",)}, "padding"),
         ({"kernel_size": 0}, "kernel_size"),
+        ({"convolutions": 0}, "convolutions"),
+        ({"convolutions": (2, 2, 2)}, "convolutions"),
         ({"filters": ()}, "filters"),
         ({"filters": (6, -16)}, "filters"),
         ({"units": (120, 0)}, "units"),
@@ -205,6 +220,7 @@ def architectures(draw):
         "padding": tuple(
             draw(st.lists(st.sampled_from(["valid", "same"]), min_size=blocks, max_size=blocks))
         ),
+        "convolutions": tuple(draw(st.lists(st.integers(1, 2), min_size=blocks, max_size=blocks))),
         "block_pooling": draw(st.sampled_from(["max", "avg"])),
         "pool_size": draw(st.integers(1, 3)),
     }

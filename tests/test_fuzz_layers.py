@@ -37,8 +37,8 @@ HOSTILE_VALUES = st.one_of(
 )
 BUILDER_ARGUMENTS = (
     "input_shape", "pooling", "classes", "classifier_activation", "activation", "filters",
-    "kernel_size", "padding", "block_pooling", "pool_size", "units", "dropout", "batch_norm",
-    "include_rescaling", "include_top",
+    "kernel_size", "padding", "convolutions", "block_pooling", "pool_size", "units", "dropout",
+    "batch_norm", "include_rescaling", "include_top",
 )  # fmt: skip
 FUZZ_BUDGET = "200000"
 PEAK_MEMORY_GROWTH_BYTES = 2 * 2**30

@@ -76,6 +76,14 @@ def test_backbone_config_round_trips_and_takes_variable_sizes(preset):
         assert backbone(images(2, side=side)).shape[0] == 2
 
 
+def test_classifier_from_model_keeps_two_convolution_blocks():
+    model = build_lenet("modern", convolutions=(2, 1), padding=("same", "valid"))
+    task = classifier_from_model(model)
+    assert task.backbone.architecture["convolutions"] == [2, 1]
+    assert task.count_params() == model.count_params()
+    np.testing.assert_allclose(outputs(task, images()), outputs(model, images()), atol=1e-6)
+
+
 def test_task_config_round_trips_through_keras_serialization():
     task = classifier_from_model(build_lenet("d2l"))
     revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(task))

@@ -29,6 +29,13 @@ LAYER_CASES = [
         id="conv-bn-avg",
     ),
     pytest.param(
+        ConvBlock,
+        {"filters": 4, "kernel_size": 3, "batch_norm": True, "convolutions": 2},
+        (2, 10, 10, 3),
+        (2, 4, 4, 4),
+        id="conv-bn-two-convolutions",
+    ),
+    pytest.param(
         ClassifierHead, {"units": (120, 84), "classes": 10}, (2, 4, 4, 16), (2, 10), id="head"
     ),
     pytest.param(
@@ -104,6 +111,32 @@ def test_conv_block_with_batch_norm_has_no_conv_bias():
     assert block.count_params() == 3 * 3 * 4 + 4 * 4
 
 
+def test_conv_block_repeats_its_convolution_unit_before_the_pooling():
+    block = ConvBlock(4, kernel_size=3, batch_norm=True, convolutions=3)
+    block.build((None, 9, 9, 2))
+    stages = [(type(stage).__name__, stage.name) for stage in block.stages]
+    unit = [("Conv2D", "conv"), ("BatchNormalization", "norm"), ("Activation", "activation")]
+    expected = [*unit]
+    for index in (2, 3):
+        expected += [(cls, f"{name}_{index}") for cls, name in unit]
+    assert stages == [*expected, ("MaxPooling2D", "pool")]
+    # the first unit pads as asked ("valid": 9 -> 7), the later ones "same" (7 -> 7)
+    assert [stage.padding for stage in block.stages if hasattr(stage, "padding")][:3] == [
+        "valid",
+        "same",
+        "same",
+    ]
+    assert block.count_params() == (3 * 3 * 2 * 4 + 4 * 4) + 2 * (3 * 3 * 4 * 4 + 4 * 4)
+
+
+def test_first_convolution_unit_keeps_the_weight_paths_of_a_one_convolution_block():
+    single, double = ConvBlock(4, name="block1"), ConvBlock(4, convolutions=2, name="block1")
+    for block in (single, double):
+        block.build((None, 12, 12, 1))
+    single_paths = [weight.path for weight in single.weights]
+    assert [weight.path for weight in double.weights][: len(single_paths)] == single_paths
+
+
 def test_dropout_is_active_in_training_only():
     head = ClassifierHead(units=(64,), classes=64, dropout=0.5, classifier_activation=None)
     x = np.ones((4, 16), "float32")
@@ -148,6 +181,8 @@ def test_conv_block_output_shape_matches_arithmetic(
         (ConvBlock, {"filters": 6, "padding": "full"}, "padding"),
         (ConvBlock, {"filters": 6, "activation": "swishy"}, "activation"),
         (ConvBlock, {"filters": 6, "pool_size": True}, "pool_size"),
+        (ConvBlock, {"filters": 6, "convolutions": 0}, "convolutions"),
+        (ConvBlock, {"filters": 6, "convolutions": 10**9}, "convolutions"),
         (ClassifierHead, {"dropout": True}, "dropout"),
         (ClassifierHead, {"dropout": -5}, "dropout"),
         (ClassifierHead, {"units": b"x"}, "units"),

@@ -24,7 +24,8 @@ images, labels = rng.integers(0, 256, (160, 28, 28)).astype("uint8"), rng.intege
 data = ((images[:128], labels[:128]), (images[128:], labels[128:]))
 FIXED = {
     "filters_1": 6, "filters_2": 16, "units_1": 60, "units_2": 42, "kernel_size": 5,
-    "padding": "valid", "blocks": 2, "global_pooling": "none", "block_pooling": "max",
+    "padding": "valid", "convolutions": 1, "blocks": 2, "global_pooling": "none",
+    "block_pooling": "max",
     "activation": "relu", "classifier_activation": "softmax", "include_rescaling": True,
     "batch_norm": True, "dropout": 0.2, "augmentation": "translate", "horizontal_flip": True,
     "random_erasing": 0.25, "mixing": "mixup", "label_smoothing": 0.1, "optimizer": "adam",

@@ -235,6 +235,7 @@ OVERRIDES = {
     "filters_3": ({"blocks": 3}, 128),
     "kernel_size": ({}, 3),
     "padding": ({}, "same"),
+    "convolutions": ({}, 2),
     "block_pooling": ({}, "avg"),
     "global_pooling": ({}, "avg"),
     "batch_norm": ({}, True),
@@ -658,7 +659,8 @@ def test_write_leaderboard_csv_round_trips_and_replaces_atomically(random_search
     broken = [{**rows[0], "changed_hyperparameters": {"x": object()}}]
     with pytest.raises(TypeError):
         write_leaderboard_csv(broken, path)
-    assert list(csv.DictReader(path.open(newline=""))) == read
+    with path.open(newline="") as file:
+        assert list(csv.DictReader(file)) == read
     assert sorted(p.name for p in path.parent.iterdir()) == ["leaderboard.csv"]
 
 

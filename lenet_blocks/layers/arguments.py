@@ -37,6 +37,20 @@ def positive_int(arg: str, value) -> int:
     return value
 
 
+def int_in_range(arg: str, value, low: int, high: int) -> int:
+    """`value` if it is an int (not a bool) from `low` to `high`, both included.
+
+    Example:
+    >>> int_in_range("convolutions", 9, 1, 8)
+    Traceback (most recent call last):
+    ...
+    ValueError: `convolutions` must be an int from 1 to 8. Received: convolutions=9
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        _fail(arg, f"an int from {low} to {high}", value)
+    return value
+
+
 def positive_ints(arg: str, values, allow_empty: bool = True) -> tuple[int, ...]:
     """`values` as a tuple if it is a sequence (not a string) of positive ints.
 

@@ -173,6 +173,7 @@ class HyperLeNet(keras_tuner.HyperModel):
             filters=tuple(filters),
             kernel_size=values["kernel_size"],
             padding=tuple(paddings),
+            convolutions=values["convolutions"],
             block_pooling=values["block_pooling"],
             pooling=None if values["global_pooling"] == "none" else values["global_pooling"],
             units=(values["units_1"], values["units_2"]),

@@ -26,6 +26,7 @@ import keras
 import keras_tuner
 
 from lenet_blocks.choices import AUGMENTATIONS, LR_SCHEDULES, MIXINGS
+from lenet_blocks.layers.conv_block import MAX_CONVOLUTIONS
 from lenet_blocks.regularization import AUGMENTATION_FACTOR
 from lenet_blocks.validation import is_number, is_positive_int
 
@@ -141,6 +142,16 @@ HYPERPARAMETERS: dict[str, Hyperparameter] = {
     ),
     "kernel_size": _choice((3, 5, 7), 5, "Convolution kernel side.", fixed_rule=POSITIVE_INT),
     "padding": _choice(("valid", "same"), "valid", "Convolution padding of blocks 1 and 2."),
+    "convolutions": _choice(
+        (1, 2),
+        1,
+        "Convolutions of each block before its pooling (2: VGG-style blocks; a block's later "
+        "convolutions pad 'same', so the feature map sizes do not change).",
+        fixed_rule=Rule(
+            f"an int from 1 to {MAX_CONVOLUTIONS}",
+            lambda v: is_positive_int(v) and v <= MAX_CONVOLUTIONS,
+        ),
+    ),
     "block_pooling": _choice(("max", "avg"), "max", "Subsampling in each block (2x2, stride 2)."),
     "global_pooling": _choice(
         ("none", "avg"),
