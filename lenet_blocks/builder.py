@@ -9,7 +9,11 @@ import keras
 
 from lenet_blocks import model_inputs, pretrained
 from lenet_blocks.layers import ClassifierHead, ConvBlock, arguments
-from lenet_blocks.layers.conv_block import MAX_CONVOLUTIONS, POOLING_LAYERS
+from lenet_blocks.layers.conv_block import (
+    MAX_CONVOLUTIONS,
+    POOLING_LAYERS,
+    is_convolution_count,
+)
 from lenet_blocks.lenet5 import build_lenet5_1998
 from lenet_blocks.model_inputs import GLOBAL_POOLING_LAYERS
 from lenet_blocks.presets import get_preset
@@ -278,7 +282,7 @@ def _build(
         "convolutions",
         convolutions,
         blocks,
-        lambda n: is_positive_int(n) and n <= MAX_CONVOLUTIONS,
+        is_convolution_count,
         f"an int from 1 to {MAX_CONVOLUTIONS}",
     )
     arguments.positive_ints("units", units)

@@ -26,28 +26,15 @@ from lenet_blocks.validation import is_number, is_positive_int
 PADDINGS = ("valid", "same")
 
 
-def _fail(arg: str, rule: str, value):
+def fail(arg: str, rule: str, value):
+    """Raises the one-line `ValueError` of a failed check: the argument, its rule, the value."""
     raise ValueError(f"`{arg}` must be {rule}. Received: {arg}={value!r}")
 
 
 def positive_int(arg: str, value) -> int:
     """`value` if it is an int >= 1 (not a bool)."""
     if not is_positive_int(value):
-        _fail(arg, "a positive int", value)
-    return value
-
-
-def int_in_range(arg: str, value, low: int, high: int) -> int:
-    """`value` if it is an int (not a bool) from `low` to `high`, both included.
-
-    Example:
-    >>> int_in_range("convolutions", 9, 1, 8)
-    Traceback (most recent call last):
-    ...
-    ValueError: `convolutions` must be an int from 1 to 8. Received: convolutions=9
-    """
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        _fail(arg, f"an int from {low} to {high}", value)
+        fail(arg, "a positive int", value)
     return value
 
 
@@ -60,7 +47,7 @@ def positive_ints(arg: str, values, allow_empty: bool = True) -> tuple[int, ...]
     """
     valid = isinstance(values, Sequence) and not isinstance(values, str | bytes)
     if not valid or not all(is_positive_int(v) for v in values) or not (allow_empty or values):
-        _fail(
+        fail(
             arg, "a sequence of positive ints" + ("" if allow_empty else " (at least one)"), values
         )
     return tuple(values)
@@ -70,35 +57,35 @@ def int_pair(arg: str, value) -> tuple[int, int]:
     """A positive int `n` as `(n, n)`, or a pair of positive ints as a tuple."""
     values = tuple(value) if isinstance(value, list | tuple) else (value, value)
     if len(values) != 2 or not all(is_positive_int(v) for v in values):
-        _fail(arg, "a positive int or a pair of positive ints", value)
+        fail(arg, "a positive int or a pair of positive ints", value)
     return values
 
 
 def one_of(arg: str, value, choices: tuple):
     """`value` if it is one of `choices` (a bool never is)."""
     if isinstance(value, bool) or not isinstance(value, str | None) or value not in choices:
-        _fail(arg, f"one of {choices}", value)
+        fail(arg, f"one of {choices}", value)
     return value
 
 
 def boolean(arg: str, value) -> bool:
     """`value` if it is a bool."""
     if not isinstance(value, bool):
-        _fail(arg, "a bool", value)
+        fail(arg, "a bool", value)
     return value
 
 
 def rate(arg: str, value) -> float:
     """`value` as a float if it is a number in [0, 1)."""
     if not is_number(value) or not 0 <= value < 1:
-        _fail(arg, "a float in [0, 1)", value)
+        fail(arg, "a float in [0, 1)", value)
     return float(value)
 
 
 def finite_number(arg: str, value) -> float:
     """`value` as a float if it is a finite number."""
     if not is_number(value) or not math.isfinite(value):
-        _fail(arg, "a finite number", value)
+        fail(arg, "a finite number", value)
     return float(value)
 
 
@@ -112,7 +99,7 @@ def activation_name(arg: str, value, allow_none: bool = False, extra: tuple = ()
         valid = False
     if not valid:
         rule = "the name of a Keras activation" + (" or None" if allow_none else "")
-        _fail(arg, f"{rule}, e.g. 'sigmoid'", value)
+        fail(arg, f"{rule}, e.g. 'sigmoid'", value)
     return value
 
 
@@ -128,7 +115,7 @@ def initializer(arg: str, value):
     except (ValueError, TypeError):
         resolved = None
     if resolved is None:
-        _fail(arg, "a Keras initializer (a name such as 'zeros', a config or an instance)", value)
+        fail(arg, "a Keras initializer (a name such as 'zeros', a config or an instance)", value)
     return resolved
 
 
@@ -149,7 +136,7 @@ def class_names(value, classes: int) -> tuple[str, ...] | None:
         or not all(isinstance(n, str) and n for n in names)
         or len(set(names)) != len(names)
     ):
-        _fail("class_names", f"None or {classes} distinct non-empty strings (one per class)", value)
+        fail("class_names", f"None or {classes} distinct non-empty strings (one per class)", value)
     return names
 
 

@@ -6,10 +6,21 @@ import keras
 
 from lenet_blocks.layers import arguments
 from lenet_blocks.layers.staged_layer import StagedLayer
+from lenet_blocks.validation import is_positive_int
 
 POOLING_LAYERS = {"max": keras.layers.MaxPooling2D, "avg": keras.layers.AveragePooling2D}
 # Convolution units per block: VGG's deepest blocks have 4; the cap bounds the layers made.
 MAX_CONVOLUTIONS = 8
+
+
+def is_convolution_count(value) -> bool:
+    """Whether `value` is a valid `convolutions` of a block: an int from 1 to 8.
+
+    Example:
+    >>> is_convolution_count(2), is_convolution_count(9), is_convolution_count(True)
+    (True, False, False)
+    """
+    return is_positive_int(value) and value <= MAX_CONVOLUTIONS
 
 
 @keras.saving.register_keras_serializable(package="lenet_blocks")
@@ -63,12 +74,12 @@ class ConvBlock(StagedLayer):
         self.pooling = arguments.one_of("pooling", pooling, tuple(POOLING_LAYERS))
         self.pool_size = arguments.positive_int("pool_size", pool_size)
         self.batch_norm = arguments.boolean("batch_norm", batch_norm)
-        self.convolutions = arguments.int_in_range(
-            "convolutions", convolutions, 1, MAX_CONVOLUTIONS
-        )
+        if not is_convolution_count(convolutions):
+            arguments.fail("convolutions", f"an int from 1 to {MAX_CONVOLUTIONS}", convolutions)
+        self.convolutions = convolutions
 
-        # The first unit keeps the names of a one-convolution block, so that its weights
-        # (and the shipped weight files) load whatever `convolutions` later blocks use.
+        # The first unit has the names of a one-convolution block's sublayers, so the weights
+        # saved from one-convolution blocks (the shipped files too) keep their paths.
         self.conv, self.norm, self.activation_layer = self._unit(padding, suffix="")
         self.more_units = [
             stage
