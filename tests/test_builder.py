@@ -105,7 +105,7 @@ def test_argument_overrides_preset_value():
 def test_convolutions_make_vgg_style_blocks_per_block():
     model = lb.build_lenet("modern", convolutions=(2, 1))
     assert [model.get_layer(f"block{i}").convolutions for i in (1, 2)] == [2, 1]
-    # d2l's first block pads "same" (28x28); its second convolution adds 6*6*3*3 + 6 weights
+    # its first block's second convolution: 6 -> 6 channels, 5x5, with bias
     assert model.count_params() == lb.build_lenet("modern").count_params() + 6 * 6 * 25 + 6
     assert model.output_shape == lb.build_lenet("modern").output_shape
 
