@@ -10,7 +10,7 @@ import keras
 from lenet_blocks import model_inputs, pretrained
 from lenet_blocks.layers import ClassifierHead, ConvBlock, arguments
 from lenet_blocks.layers.conv_block import (
-    MAX_CONVOLUTIONS,
+    CONVOLUTIONS_RULE,
     POOLING_LAYERS,
     is_convolution_count,
 )
@@ -283,7 +283,7 @@ def _build(
         convolutions,
         blocks,
         is_convolution_count,
-        f"an int from 1 to {MAX_CONVOLUTIONS}",
+        CONVOLUTIONS_RULE,
     )
     arguments.positive_ints("units", units)
     arguments.one_of("block_pooling", block_pooling, tuple(POOLING_LAYERS))

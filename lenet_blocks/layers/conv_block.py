@@ -11,6 +11,7 @@ from lenet_blocks.validation import is_positive_int
 POOLING_LAYERS = {"max": keras.layers.MaxPooling2D, "avg": keras.layers.AveragePooling2D}
 # Convolution units per block: VGG's deepest blocks have 4; the cap bounds the layers made.
 MAX_CONVOLUTIONS = 8
+CONVOLUTIONS_RULE = f"an int from 1 to {MAX_CONVOLUTIONS}"
 
 
 def is_convolution_count(value) -> bool:
@@ -75,7 +76,7 @@ class ConvBlock(StagedLayer):
         self.pool_size = arguments.positive_int("pool_size", pool_size)
         self.batch_norm = arguments.boolean("batch_norm", batch_norm)
         if not is_convolution_count(convolutions):
-            arguments.fail("convolutions", f"an int from 1 to {MAX_CONVOLUTIONS}", convolutions)
+            arguments.fail("convolutions", CONVOLUTIONS_RULE, convolutions)
         self.convolutions = convolutions
 
         # The first unit has the names of a one-convolution block's sublayers, so the weights

@@ -26,7 +26,7 @@ import keras
 import keras_tuner
 
 from lenet_blocks.choices import AUGMENTATIONS, LR_SCHEDULES, MIXINGS
-from lenet_blocks.layers.conv_block import MAX_CONVOLUTIONS, is_convolution_count
+from lenet_blocks.layers.conv_block import CONVOLUTIONS_RULE, is_convolution_count
 from lenet_blocks.regularization import AUGMENTATION_FACTOR
 from lenet_blocks.validation import is_number, is_positive_int
 
@@ -147,7 +147,7 @@ HYPERPARAMETERS: dict[str, Hyperparameter] = {
         1,
         "Convolutions of each block before its pooling (2: VGG-style blocks; a block's later "
         "convolutions pad 'same', so the feature map sizes do not change).",
-        fixed_rule=Rule(f"an int from 1 to {MAX_CONVOLUTIONS}", is_convolution_count),
+        fixed_rule=Rule(CONVOLUTIONS_RULE, is_convolution_count),
     ),
     "block_pooling": _choice(("max", "avg"), "max", "Subsampling in each block (2x2, stride 2)."),
     "global_pooling": _choice(
